@@ -1,0 +1,15 @@
+"""Losses of the four papers, each a functional form and a thin ``torch.nn.Module``.
+
+- :mod:`softseg.losses.dice` — soft-Dice (SDL), soft-Jaccard (SJL), Dice and Jaccard
+  semimetric losses (DML, JML) and the combined ``CE + λ·DML`` loss (Wang & Blaschko).
+- :mod:`softseg.losses.sauna` — generalized JML on [-1, 1] (GJML), Focal-L1 and Stable
+  Focal-L1 (SAUNA).
+- :mod:`softseg.losses.margin` — ρ-margin loss, calibrated log-loss and the optimal
+  distribution-aware margins (margin calibration).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+# Each submodule adds its public names below (one import block per submodule).
