@@ -1,0 +1,89 @@
+"""Command line: ``python -m softseg {reproduce,bench} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .results import PRESETS
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _available_benchmarks() -> list[str]:
+    return sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py")) if BENCHMARKS_DIR.is_dir() else []
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import registry, run_reproduction
+
+    if args.list or not args.name:
+        known = registry()
+        if not known:
+            print("no reproductions are registered yet")
+        for rep in known.values():
+            print(f"{rep.name:28s} {rep.paper}: {rep.description}")
+        return 0
+    path = run_reproduction(args.name, preset=args.preset, data=args.data, seed=args.seed, out_dir=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    available = _available_benchmarks()
+    if args.list or not args.name:
+        print("\n".join(available) if available else f"no benchmark scripts in {BENCHMARKS_DIR}")
+        return 0
+    if args.name not in available:
+        print(f"softseg bench: name: expected one of {available}, got {args.name!r}", file=sys.stderr)
+        return 2
+    sys.argv = [str(BENCHMARKS_DIR / f"{args.name}.py"), *args.rest]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m softseg",
+        description="Reproduce the softseg book's experiments and benchmarks.",
+    )
+    parser.add_argument("--version", action="version", version=f"softseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{reproduce,bench}")
+
+    rep = sub.add_parser("reproduce", help="run a paper reproduction and write results/<name>.json")
+    rep.add_argument("name", nargs="?", help="reproduction to run (see --list)")
+    rep.add_argument("--list", action="store_true", help="list the registered reproductions")
+    rep.add_argument("--preset", choices=PRESETS, default="fast",
+                     help="fast: CPU, minutes; full: the paper's sizes (default: fast)")
+    rep.add_argument("--data", default=None, help="path to a real data set, where the reproduction takes one")
+    rep.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    rep.add_argument("--out", default=None, help="output folder (default: the repository's results/)")
+    rep.set_defaults(func=_cmd_reproduce)
+
+    bench = sub.add_parser("bench", help="run a benchmark script of benchmarks/ (prints ratios)")
+    bench.add_argument("name", nargs="?", help="benchmark to run (see --list)")
+    bench.add_argument("--list", action="store_true", help="list the benchmark scripts")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except ValueError as err:  # a user's mistake: one clear line, no traceback
+        print(f"softseg {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""The ``results/<name>.json`` format that every reproduction writes and the book reads.
+
+One file per reproduction run::
+
+    {
+      "name": "soft-dice-table1",          # file stem, a registered reproduction
+      "preset": "full",                    # "fast" | "full"
+      "device": "cpu (2 threads)",         # where it ran, free text
+      "created": "2026-11-23T10:00:00+00:00",  # ISO 8601 with time zone
+      "command": "python -m softseg reproduce soft-dice-table1 --preset full",
+      "rows": [
+        {"table": "Table 1", "row": "S rho=0.01", "column": "e0 l=10", "ours": 0.021, "paper": 0.022},
+        ...
+      ]
+    }
+
+``paper`` is ``null`` where the paper gives no value; ``ours`` is ``null`` only where a run could
+not produce a number (the status page shows it as missing). :func:`write_results` is the one
+writer; :func:`validate_results` is what the tests run on every committed file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PRESETS",
+    "RESULTS_DIR",
+    "write_results",
+    "validate_results",
+    "load_results",
+    "status_table",
+    "format_markdown_table",
+]
+
+PRESETS = ("fast", "full")
+#: Default folder of committed results, relative to the repository root.
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+_TOP_KEYS = {"name": str, "preset": str, "device": str, "created": str, "command": str, "rows": list}
+_ROW_TEXT_KEYS = ("table", "row", "column")
+_ROW_NUMBER_KEYS = ("ours", "paper")
+
+
+def _is_number_or_null(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_results(record: Mapping[str, Any], *, source: str = "results") -> None:
+    """Check one results record against the schema.
+
+    Parameters
+    ----------
+    record : mapping
+        A parsed ``results/<name>.json``.
+    source : str
+        Name used in error messages (a file path, say).
+
+    Raises
+    ------
+    ValueError
+        Naming the first key or row that breaks the schema.
+    """
+    if not isinstance(record, Mapping):
+        raise ValueError(f"{source}: expected a JSON object, got {type(record).__name__}")
+    missing = sorted(set(_TOP_KEYS) - set(record))
+    if missing:
+        raise ValueError(f"{source}: missing keys {missing}; expected keys {sorted(_TOP_KEYS)}")
+    extra = sorted(set(record) - set(_TOP_KEYS))
+    if extra:
+        raise ValueError(f"{source}: unexpected keys {extra}; expected keys {sorted(_TOP_KEYS)}")
+    for key, kind in _TOP_KEYS.items():
+        if not isinstance(record[key], kind):
+            raise ValueError(f"{source}: key {key!r}: expected {kind.__name__}, got {type(record[key]).__name__}")
+    if record["preset"] not in PRESETS:
+        raise ValueError(f"{source}: key 'preset': expected one of {PRESETS}, got {record['preset']!r}")
+    if not record["name"]:
+        raise ValueError(f"{source}: key 'name': expected a non-empty string")
+    try:
+        created = _dt.datetime.fromisoformat(record["created"])
+    except ValueError as err:
+        raise ValueError(f"{source}: key 'created': expected an ISO 8601 time, got {record['created']!r}") from err
+    if created.tzinfo is None:
+        raise ValueError(f"{source}: key 'created': expected a time zone, got {record['created']!r}")
+    seen = set()
+    for i, row in enumerate(record["rows"]):
+        where = f"{source}: rows[{i}]"
+        if not isinstance(row, Mapping):
+            raise ValueError(f"{where}: expected an object, got {type(row).__name__}")
+        keys = set(row)
+        expected = set(_ROW_TEXT_KEYS) | set(_ROW_NUMBER_KEYS)
+        if keys != expected:
+            raise ValueError(f"{where}: expected keys {sorted(expected)}, got {sorted(keys)}")
+        for key in _ROW_TEXT_KEYS:
+            if not isinstance(row[key], str) or not row[key]:
+                raise ValueError(f"{where}: key {key!r}: expected a non-empty string, got {row[key]!r}")
+        for key in _ROW_NUMBER_KEYS:
+            if not _is_number_or_null(row[key]):
+                raise ValueError(f"{where}: key {key!r}: expected a finite number or null, got {row[key]!r}")
+        ident = tuple(row[k] for k in _ROW_TEXT_KEYS)
+        if ident in seen:
+            raise ValueError(f"{where}: duplicate cell {ident}")
+        seen.add(ident)
+
+
+def write_results(
+    name: str,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    preset: str,
+    device: str,
+    command: str,
+    directory: str | os.PathLike[str] | None = None,
+    created: _dt.datetime | None = None,
+) -> Path:
+    """Validate and write ``<directory>/<name>.json`` atomically (temp file + rename).
+
+    Parameters
+    ----------
+    name : str
+        Reproduction name; also the file stem.
+    rows : iterable of mappings
+        Each with keys ``table``, ``row``, ``column``, ``ours``, ``paper``. Numbers may be
+        numpy or torch scalars; they are converted to Python floats.
+    preset : {"fast", "full"}
+    device : str
+        Where the run happened, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu (2 threads)"``.
+    command : str
+        The command line that reproduces the file.
+    directory : path, optional
+        Defaults to the repository's ``results/``.
+    created : datetime, optional
+        Defaults to now (UTC).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    clean_rows = []
+    for row in rows:
+        clean = dict(row)
+        for key in _ROW_NUMBER_KEYS:
+            value = clean.get(key)
+            if value is not None and not isinstance(value, (int, float)):
+                value = float(value)  # numpy / torch scalars
+            clean[key] = value
+        clean_rows.append(clean)
+    record = {
+        "name": name,
+        "preset": preset,
+        "device": device,
+        "created": (created or _dt.datetime.now(_dt.timezone.utc)).isoformat(timespec="seconds"),
+        "command": command,
+        "rows": clean_rows,
+    }
+    validate_results(record, source=f"write_results({name!r})")
+    out_dir = Path(directory) if directory is not None else RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".json.tmp", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """Read and validate every ``*.json`` in ``directory`` (default ``results/``), sorted by name.
+
+    A missing folder gives an empty list; an invalid file raises ``ValueError`` naming it.
+    """
+    folder = Path(directory) if directory is not None else RESULTS_DIR
+    if not folder.is_dir():
+        return []
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        with path.open(encoding="utf-8") as fh:
+            try:
+                record = json.load(fh)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: not valid JSON ({err})") from err
+        validate_results(record, source=str(path))
+        if record["name"] != path.stem:
+            raise ValueError(f"{path}: key 'name' is {record['name']!r}, expected the file stem {path.stem!r}")
+        records.append(record)
+    return records
+
+
+def status_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Flatten records into one row per paper cell: ``paper`` beside ``ours`` for each preset.
+
+    Returns a list of dicts with keys ``source`` (reproduction name), ``table``, ``row``,
+    ``column``, ``paper``, ``fast``, ``full``, in first-seen order.
+    """
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for record in records:
+        for row in record["rows"]:
+            key = (record["name"], row["table"], row["row"], row["column"])
+            entry = merged.setdefault(
+                key,
+                {"source": key[0], "table": key[1], "row": key[2], "column": key[3],
+                 "paper": None, "fast": None, "full": None},
+            )
+            entry[record["preset"]] = row["ours"]
+            if row["paper"] is not None:
+                entry["paper"] = row["paper"]
+    return list(merged.values())
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_markdown_table(rows: Iterable[Mapping[str, Any]], columns: Iterable[str],
+                          headers: Iterable[str] | None = None, digits: int = 4) -> str:
+    """Render dict rows as a GitHub/MyST Markdown table; ``None`` shows as an em dash."""
+    columns = list(columns)
+    headers = list(headers) if headers is not None else columns
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c), digits) for c in columns) + " |")
+    return "\n".join(lines)

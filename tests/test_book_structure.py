@@ -1,0 +1,36 @@
+"""The book's structure: no orphan chapters, every notebook takes a ``preset`` parameter."""
+
+from __future__ import annotations
+
+import subprocess
+
+import jupytext
+import pytest
+
+from conftest import ROOT, toc_files, toc_notebooks
+
+
+def test_toc_lists_every_chapter_and_only_existing_ones() -> None:
+    listed = set(toc_files())
+    on_disk = {str(p.relative_to(ROOT).with_suffix("")) for d in ("book", "notebooks") for p in (ROOT / d).glob("**/*.md")}
+    assert on_disk - listed == set(), f"chapters missing from _toc.yml: {sorted(on_disk - listed)}"
+    missing = [f for f in listed if not (ROOT / f"{f}.md").is_file()]
+    assert missing == [], f"_toc.yml names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("path", toc_notebooks(), ids=lambda p: p.stem)
+def test_notebook_has_preset_parameter(path) -> None:
+    nb = jupytext.read(path)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "notebook needs a python3 kernelspec"
+    params = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"expected exactly one cell tagged 'parameters', found {len(params)}"
+    namespace: dict = {}
+    exec(params[0].source, namespace)  # parameters cells hold plain assignments only
+    assert namespace.get("preset") == "fast", "the parameters cell must set preset = 'fast'"
+
+
+def test_no_ipynb_in_git() -> None:
+    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert tracked.stdout.strip() == "", f"notebooks live as MyST .md, found tracked .ipynb: {tracked.stdout}"

@@ -1,0 +1,94 @@
+"""The results format: the writer, the validator, and every committed ``results/*.json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from softseg import results
+from conftest import ROOT
+
+ROW = {"table": "Table 1", "row": "S rho=0.01", "column": "e0 l=10", "ours": 0.021, "paper": 0.022}
+
+
+def _record(**changes):
+    record = {"name": "demo", "preset": "fast", "device": "cpu", "created": "2026-11-23T10:00:00+00:00",
+              "command": "python -m softseg reproduce demo", "rows": [dict(ROW)]}
+    record.update(changes)
+    return record
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "results").glob("*.json")), ids=lambda p: p.stem)
+def test_committed_results_are_valid(path: Path) -> None:
+    record = json.loads(path.read_text())
+    results.validate_results(record, source=str(path))
+    assert record["name"] == path.stem
+
+
+def test_load_results_reads_committed_folder() -> None:
+    records = results.load_results()
+    assert [r["name"] for r in records] == sorted(p.stem for p in (ROOT / "results").glob("*.json"))
+
+
+def test_write_then_load_roundtrip(tmp_path: Path) -> None:
+    rows = [dict(ROW, ours=np.float32(0.5)), dict(ROW, column="e1 l=10", ours=torch.tensor(0.25), paper=None)]
+    path = results.write_results("demo", rows, preset="full", device="cpu", command="cmd", directory=tmp_path)
+    assert path == tmp_path / "demo.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["demo.json"]  # no temp file left behind
+    (record,) = results.load_results(tmp_path)
+    assert record["rows"][0]["ours"] == 0.5 and record["rows"][1]["paper"] is None
+    assert dt.datetime.fromisoformat(record["created"]).tzinfo is not None
+
+
+def test_write_rejects_bad_rows_and_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"rows\[0\]: key 'ours': expected a finite number or null, got nan"):
+        results.write_results("demo", [dict(ROW, ours=float("nan"))], preset="fast", device="cpu",
+                              command="cmd", directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (_record(preset="medium"), r"key 'preset': expected one of \('fast', 'full'\), got 'medium'"),
+        ({k: v for k, v in _record().items() if k != "device"}, r"missing keys \['device'\]"),
+        (_record(extra=1), r"unexpected keys \['extra'\]"),
+        (_record(created="yesterday"), r"key 'created': expected an ISO 8601 time"),
+        (_record(created="2026-11-23T10:00:00"), r"key 'created': expected a time zone"),
+        (_record(rows=[{"table": "T"}]), r"rows\[0\]: expected keys"),
+        (_record(rows=[dict(ROW, paper="0.1")]), r"rows\[0\]: key 'paper': expected a finite number or null"),
+        (_record(rows=[dict(ROW, ours=True)]), r"rows\[0\]: key 'ours': expected a finite number or null"),
+        (_record(rows=[dict(ROW, row="")]), r"rows\[0\]: key 'row': expected a non-empty string"),
+        (_record(rows=[dict(ROW), dict(ROW)]), r"rows\[1\]: duplicate cell"),
+        (_record(rows="none"), r"key 'rows': expected list, got str"),
+    ],
+)
+def test_validate_rejects(record, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        results.validate_results(record)
+
+
+def test_load_rejects_name_that_is_not_the_stem(tmp_path: Path) -> None:
+    (tmp_path / "other.json").write_text(json.dumps(_record()))
+    with pytest.raises(ValueError, match="expected the file stem 'other'"):
+        results.load_results(tmp_path)
+
+
+def test_load_missing_folder_is_empty(tmp_path: Path) -> None:
+    assert results.load_results(tmp_path / "absent") == []
+
+
+def test_status_table_puts_presets_side_by_side() -> None:
+    fast = _record(rows=[dict(ROW, ours=0.03)])
+    full = _record(preset="full", rows=[dict(ROW, ours=0.021)])
+    (cell,) = results.status_table([fast, full])
+    assert cell == {"source": "demo", "table": "Table 1", "row": "S rho=0.01", "column": "e0 l=10",
+                    "paper": 0.022, "fast": 0.03, "full": 0.021}
+    md = results.format_markdown_table([cell], ["row", "paper", "fast"])
+    assert md.splitlines()[2] == "| S rho=0.01 | 0.022 | 0.03 |"
+    assert "—" in results.format_markdown_table([dict(cell, fast=None)], ["fast"])
