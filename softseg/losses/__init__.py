@@ -13,3 +13,20 @@ from __future__ import annotations
 __all__: list[str] = []
 
 # Each submodule adds its public names below (one import block per submodule).
+
+from softseg.losses.margin import (  # noqa: E402
+    CalibratedLogLoss,
+    MarginBound,
+    MarginLoss,
+    argmax_iou,
+    calibrated_log_loss,
+    iou_lower_bound,
+    margin_bound_terms,
+    margin_loss,
+    optimal_margins,
+)
+
+__all__ += [
+    "margin_loss", "calibrated_log_loss", "optimal_margins", "iou_lower_bound", "argmax_iou",
+    "margin_bound_terms", "MarginBound", "MarginLoss", "CalibratedLogLoss",
+]
