@@ -83,7 +83,7 @@ _TABLE: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "sjl": ((1, -2, 0), (1, -1, 0)),   # U = S - 2I,  V = S - I
     "dml1": ((0, 0, 1), (1, 0, 0)),    # U = B,       V = S
     "dml2": ((0, 0, 1), (0, 2, 1)),    # U = B,       V = 2I + B
-    "jml1": ((0, 0, 2), (1, 0, 1)),    # U = 2B,      V = S + B
+    "jml1": ((0, 0, 1), (0.5, 0, 0.5)),  # U = B,     V = (S + B) / 2
     "jml2": ((0, 0, 1), (0, 1, 1)),    # U = B,       V = I + B
 }
 
@@ -119,7 +119,7 @@ class _RegionRatio(torch.autograd.Function):
         floor = 16 * torch.finfo(V.dtype).tiny
         clamped = V < floor
         Vs = V.clamp_min(floor)
-        loss = U / Vs
+        loss = (U / Vs).clamp_(0.0, 1.0)  # [0, 1] as in eqs. (1)-(4); removes 1-ulp rounding
         ctx.kind = kind
         ctx.shape = x.shape
         ctx.d = d  # own buffer, turned into sign(x - y) in place by the first backward
@@ -437,12 +437,17 @@ def jaccard_metric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps:
 
     .. math::
 
-        \\bar\\Delta_{{\\mathrm{{JML}},1}} = 1 - \\frac{{\\|x + y\\|_1 - \\|x - y\\|_1 + \\epsilon}}
-        {{\\|x + y\\|_1 + \\|x - y\\|_1 + \\epsilon}}, \\qquad
+        \\bar\\Delta_{{\\mathrm{{JML}},1}} = 1 - \\frac{{\\tfrac12(\\|x + y\\|_1 - \\|x - y\\|_1) + \\epsilon}}
+        {{\\tfrac12(\\|x + y\\|_1 + \\|x - y\\|_1) + \\epsilon}}, \\qquad
         \\bar\\Delta_{{\\mathrm{{JML}},2}} = 1 - \\frac{{\\|x \\odot y\\|_1 + \\epsilon}}
         {{\\|x \\odot y\\|_1 + \\|x - y\\|_1 + \\epsilon}}.
 
-    On :math:`[0, 1]^p`, :math:`\\|x + y\\|_1 = \\|x\\|_1 + \\|y\\|_1`, which is what is computed.
+    Without smoothing the halves cancel and this is eq. (3) as printed. With :math:`\\epsilon > 0`
+    the smoothing is added to the soft intersection :math:`\\sum_i \\min(x_i, y_i)` and union
+    :math:`\\sum_i \\max(x_i, y_i)` (the halves above, on :math:`[0, 1]^p`), as in
+    :func:`soft_jaccard_loss`, so that JML1 = JML2 = SJL on hard labels for every
+    :math:`\\epsilon` (Theorem 2's analogue). On :math:`[0, 1]^p`,
+    :math:`\\|x + y\\|_1 = \\|x\\|_1 + \\|y\\|_1`, which is what is computed.
     The Dice semimetric losses are :math:`\\bar\\Delta_{{\\mathrm{{DML}},k}} =
     \\bar\\Delta_{{\\mathrm{{JML}},k}} / (2 - \\bar\\Delta_{{\\mathrm{{JML}},k}})` (Sect. 2.2,
     Proposition 1). With ``eps = 0`` the empty pair ``x = y = 0`` gives 0 (safe denominator).
