@@ -30,3 +30,22 @@ __all__ += [
     "margin_loss", "calibrated_log_loss", "optimal_margins", "iou_lower_bound", "argmax_iou",
     "margin_bound_terms", "MarginBound", "MarginLoss", "CalibratedLogLoss",
 ]
+
+from softseg.losses.dice import (  # noqa: E402
+    CEDiceSemimetricLoss,
+    DiceSemimetricLoss,
+    JaccardMetricLoss,
+    SoftDiceLoss,
+    SoftJaccardLoss,
+    ce_dice_semimetric_loss,
+    dice_semimetric_loss,
+    jaccard_metric_loss,
+    soft_dice_loss,
+    soft_jaccard_loss,
+)
+
+__all__ += [
+    "soft_dice_loss", "soft_jaccard_loss", "dice_semimetric_loss", "jaccard_metric_loss",
+    "ce_dice_semimetric_loss", "SoftDiceLoss", "SoftJaccardLoss", "DiceSemimetricLoss",
+    "JaccardMetricLoss", "CEDiceSemimetricLoss",
+]
