@@ -19,11 +19,16 @@ from conftest import toc_notebooks
 @pytest.mark.parametrize("path", toc_notebooks(), ids=lambda p: p.stem)
 def test_notebook_executes(path: Path, tmp_path: Path) -> None:
     notebook = jupytext.read(path)
-    papermill.execute_notebook(
-        notebook,
-        str(tmp_path / f"{path.stem}.ipynb"),
-        parameters={"preset": "fast"},
-        kernel_name="python3",
-        cwd=str(path.parent),
-        progress_bar=False,
-    )
+    try:
+        papermill.execute_notebook(
+            notebook,
+            str(tmp_path / f"{path.stem}.ipynb"),
+            parameters={"preset": "fast"},
+            kernel_name="python3",
+            cwd=str(path.parent),
+            progress_bar=False,
+        )
+    except papermill.PapermillExecutionError as err:
+        # The message holds the failing cell's source position and its traceback; papermill's
+        # own frames would only hide it.
+        pytest.fail(f"{path.name}: cell [{err.exec_count}] raised {err.ename}\n{err}", pytrace=False)
