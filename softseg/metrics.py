@@ -57,7 +57,8 @@ def _as_tensor(name: str, value: Any) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         if value.dtype == object or not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
             raise TypeError(f"{name}: expected a numeric or boolean array, got dtype {value.dtype}")
-        value = torch.from_numpy(np.ascontiguousarray(value))
+        # torch.from_numpy refuses negative strides (e.g. a[::-1]); copy those
+        value = torch.from_numpy(value.copy() if any(st < 0 for st in value.strides) else value)
     elif not isinstance(value, torch.Tensor):
         raise TypeError(f"{name}: expected a numpy.ndarray or torch.Tensor, got {type(value).__name__}")
     if value.is_complex():

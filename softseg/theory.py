@@ -85,9 +85,15 @@ class BruteForceOptimum(NamedTuple):
 # --------------------------------------------------------------------------- input handling
 
 
-def _as_float_tensor(name: str, value: Any) -> torch.Tensor:
+def _from_numpy(value: Any) -> Any:
+    """numpy arrays as tensors (copying those with negative strides, which torch refuses)."""
     if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
+        return torch.from_numpy(value.copy() if any(st < 0 for st in value.strides) else value)
+    return value
+
+
+def _as_float_tensor(name: str, value: Any) -> torch.Tensor:
+    value = _from_numpy(value)
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name}: expected a numpy.ndarray or torch.Tensor, got {type(value).__name__}")
     return check_float_tensor(name, value).detach()
@@ -392,7 +398,7 @@ def soft_dice_volume_bounds(m: Any, *, batch_dims: int = 0) -> VolumeRange:
 
 
 def _candidate(c: Any, m: torch.Tensor, batch_dims: int) -> tuple[torch.Tensor, int]:
-    c = c if isinstance(c, torch.Tensor) else torch.from_numpy(c) if isinstance(c, np.ndarray) else c
+    c = _from_numpy(c)
     if not isinstance(c, torch.Tensor):
         raise TypeError(f"c: expected a numpy.ndarray or torch.Tensor, got {type(c).__name__}")
     c = c.detach()
@@ -687,7 +693,7 @@ def optimum_errors(c: Any, m: Any, *, batch_dims: int = 0,
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold: expected a number in (0, 1), got {threshold!r}")
     m_t = _as_float_tensor("m", m)
-    c_t = c if isinstance(c, torch.Tensor) else torch.from_numpy(c) if isinstance(c, np.ndarray) else c
+    c_t = _from_numpy(c)
     if not isinstance(c_t, torch.Tensor):
         raise TypeError(f"c: expected a numpy.ndarray or torch.Tensor, got {type(c).__name__}")
     if tuple(c_t.shape) != tuple(m_t.shape):
