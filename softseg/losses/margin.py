@@ -152,9 +152,19 @@ def _check_scores_labels(scores, labels) -> torch.Tensor:
         )
     if labels.device != scores.device:
         raise ValueError(f"labels: expected a tensor on {scores.device} (the device of scores), got {labels.device}")
-    check_finite("scores", scores)
+    if scores.numel() == 0:
+        raise ValueError(f"scores: expected a non-empty tensor (N, C >= 1, spatial sizes > 0), "
+                         f"got shape {tuple(scores.shape)}")
+    _check_finite_minmax("scores", scores)
     check_range("labels", labels, 0, scores.shape[1] - 1)
     return labels.long()
+
+
+def _check_finite_minmax(name: str, value: torch.Tensor) -> None:
+    """Raise ``ValueError`` on NaN/inf with one min/max pass (NaN and ±inf propagate to it)."""
+    lo, hi = torch.aminmax(value.detach())
+    if not bool(torch.isfinite(torch.stack((lo, hi))).all()):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
 
 
 def _class_index(num_classes: int, ndim: int, device) -> torch.Tensor:
@@ -165,50 +175,69 @@ def _class_index(num_classes: int, ndim: int, device) -> torch.Tensor:
 def _pixel_class_terms(scores: torch.Tensor, labels: torch.Tensor, rho, kind: str):
     """Per pixel and class terms of eq. 27 (``kind="margin"``) or eqs. 28–29 (``"calibrated"``).
 
-    Returns ``(terms, is_true)`` of shape ``(N, C, *spatial)``: ``terms[n, k, …]`` is
-    ``φ(λ_ik)`` with margin ``ρ_k0`` where the pixel is of class ``k`` (``is_true``) and
-    ``φ(−λ_ik)`` with margin ``ρ_0k`` elsewhere.
+    Returns ``(terms, labels)``: ``terms`` of shape ``(N, C, *spatial)`` holds ``φ(λ_ik)`` with
+    margin ``ρ_k0`` at the label ``k = y_i`` and ``φ(−λ_ik)`` with margin ``ρ_0k`` at every other
+    class; ``labels`` are the validated labels as int64.
+
+    Written for speed (it is the whole loss): the "off" terms are computed for every class at
+    once and the label's entry is then replaced (``scatter``), so no boolean mask of the labels
+    and no ``where`` carrying gradients is needed.
     """
     labels = _check_scores_labels(scores, labels)
     num_classes = scores.shape[1]
     r0k, rk0 = _expand_margins(_canonical_margins(rho), num_classes)
-    shape = (1, num_classes, *([1] * (scores.ndim - 2)))
-    r0k = r0k.to(device=scores.device, dtype=scores.dtype).reshape(shape)
-    rk0 = rk0.to(device=scores.device, dtype=scores.dtype).reshape(shape)
+    any_zero = bool((r0k == 0).any()) or bool((rk0 == 0).any())
+    r0k = r0k.to(device=scores.device, dtype=scores.dtype)
+    rk0 = rk0.to(device=scores.device, dtype=scores.dtype)
 
-    classes = _class_index(num_classes, scores.ndim, scores.device)
-    is_true = labels.unsqueeze(1) == classes
-    lam = _margins(scores, classes)
-    z = torch.where(is_true, lam, -lam)  # argument of φ: λ_ik on Y_k, −λ_ik off it
-    r = torch.where(is_true, rk0, r0k)
+    index = labels.unsqueeze(1)  # (N, 1, *spatial)
+    lam = _margins(scores)  # (N, C, *spatial)
+    lam_y = lam.gather(1, index)  # λ_{i y_i}
+    r_off = r0k.reshape(1, num_classes, *([1] * (scores.ndim - 2)))
+    r_true = rk0[index]  # ρ_{y_i 0}, shape (N, 1, *spatial)
     if kind == "margin":
-        terms = _rho_margin(z, r)
+        off = _rho_margin(lam, r_off, -1, any_zero)  # φ_{ρ_0k}(−λ_ik)
+        true = _rho_margin(lam_y, r_true, 1, any_zero)  # φ_{ρ_k0}(λ_ik), k = y_i
     else:
-        # log2(1 + 2^(ρ − z)) computed stably as softplus((ρ − z)·ln 2) / ln 2
-        terms = F.softplus((r - z) * _LN2) / _LN2
-    return terms, is_true
+        off = _log2_1p_exp2(lam + r_off)  # log2(1 + 2^{λ_ik + ρ_0k})
+        true = _log2_1p_exp2(r_true - lam_y)  # log2(1 + 2^{−λ_ik + ρ_k0}), k = y_i
+    return off.scatter(1, index, true), labels
 
 
-def _margins(scores: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+def _log2_1p_exp2(x: torch.Tensor) -> torch.Tensor:
+    """``log2(1 + 2^x)`` in one op: softplus with β = ln 2 is ``log(1 + e^{x ln 2}) / ln 2``.
+
+    Linear (exactly ``x``) beyond ``x ln 2 > 40``, where the neglected ``log2(1 + 2^{−x})`` is
+    below ``1e-17``.
+    """
+    return F.softplus(x, beta=_LN2, threshold=40.0)
+
+
+def _margins(scores: torch.Tensor) -> torch.Tensor:
     """λ_ik = s_ik − max_{j≠k} s_ij (eq. 4) for every pixel and class, vectorized.
 
-    With a single class the max over an empty set is −∞, so λ = +∞ (the only class is always
-    predicted); the result still carries the graph of ``scores`` with zero gradient downstream.
+    With ``s_(1) ≥ s_(2)`` the two largest scores and ``k*`` the (first) argmax,
+    ``λ_ik = s_ik − s_(1)`` for ``k ≠ k*`` and ``λ_ik* = s_(1) − s_(2)``; ties give ``λ = 0``
+    for every tied class, as the definition does. With a single class the max over an empty
+    set is −∞, so λ = +∞ (the only class is always predicted); the result still carries the
+    graph of ``scores`` and gets zero gradient downstream.
     """
     if scores.shape[1] == 1:
         return scores + math.inf
     top, idx = scores.topk(2, dim=1)
     first, second = top.narrow(1, 0, 1), top.narrow(1, 1, 1)
-    max_other = torch.where(idx.narrow(1, 0, 1) == classes, second, first)
-    return scores - max_other
+    return (scores - first).scatter(1, idx.narrow(1, 0, 1), first - second)
 
 
-def _rho_margin(z: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-    """φ_ρ(z) = min(1, max(0, 1 − z/ρ)) (eq. 5), with the limit φ_0(z) = 1[z ≤ 0] at ρ = 0."""
+def _rho_margin(lam: torch.Tensor, rho: torch.Tensor, sign: int, any_zero: bool) -> torch.Tensor:
+    """φ_ρ(sign·λ) = min(1, max(0, 1 − sign·λ/ρ)) (eq. 5); at ρ = 0 the limit 1[sign·λ ≤ 0]."""
+    if not any_zero:
+        return (lam / (-sign * rho) + 1).clamp(0, 1)
     positive = rho > 0
     safe = torch.where(positive, rho, torch.ones_like(rho))
-    ramp = (1 - z / safe).clamp(0, 1)
-    return torch.where(positive, ramp, (z <= 0).to(z.dtype))
+    ramp = (lam / (-sign * safe) + 1).clamp(0, 1)
+    step = (lam <= 0) if sign > 0 else (lam >= 0)
+    return torch.where(positive, ramp, step.to(lam.dtype))
 
 
 def _counts(class_counts) -> torch.Tensor:
@@ -446,7 +475,8 @@ def iou_lower_bound(scores: torch.Tensor, labels: torch.Tensor, rho: Margins, *,
     True
     >>> bound.mean().backward()
     """
-    terms, is_true = _pixel_class_terms(scores, labels, rho, "margin")
+    terms, labels = _pixel_class_terms(scores, labels, rho, "margin")
+    is_true = labels.unsqueeze(1) == _class_index(scores.shape[1], scores.ndim, scores.device)
     dims = tuple(range(2, scores.ndim)) if per_image else (0, *range(2, scores.ndim))
     zero = torch.zeros((), dtype=terms.dtype, device=terms.device)
     n_k = is_true.sum(dims).to(terms.dtype) if dims else is_true.to(terms.dtype)
