@@ -127,6 +127,20 @@ def test_losses_match_reference(kind, form, dtype, device):
     torch.testing.assert_close(fn(scores, labels, rho, "sum"), expected.sum(), **tol(dtype))
 
 
+@pytest.mark.parametrize("kind", list(LOSSES))
+def test_losses_match_reference_with_ties(kind):
+    # integer scores: ties for the max (λ = 0 for every tied class) and λ = 0 exactly, where
+    # the ρ = 0 step φ_0(0) = 1 and the ramp φ_ρ(0) = 1 must agree with the definition.
+    g = torch.Generator().manual_seed(13)
+    scores = torch.randint(-2, 3, (3, 4, 5, 5), generator=g).double()
+    labels = torch.randint(0, 4, (3, 5, 5), generator=g)
+    phi = phi_margin if kind == "margin" else phi_calibrated
+    for rho in (0.0, 1.0, RHO_FORMS["pair"]):
+        r0k, rk0 = margin_pairs(rho, 4)
+        expected = torch.as_tensor(reference_per_pixel(scores, labels, r0k, rk0, phi))
+        torch.testing.assert_close(LOSSES[kind](scores, labels, rho, "none"), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_mean_is_eq27_sum_over_classes():
     """reduction="mean" is L(θ) = Σ_k (ℓ_k0 + ℓ_0k) of eq. 27, each ℓ with the 1/n of eq. 6."""
     scores, labels = random_problem(shape=(3, 3, 4, 4), seed=1)
@@ -700,6 +714,8 @@ S, Y = random_problem(shape=(2, 3, 4, 4), seed=12, dtype=torch.float32)
     (S, Y - 1, 1.0, ValueError, r"labels: expected values in \[0, 2\], got values in \[-1, 1\]"),
     (S.where(S > 0, torch.tensor(float("nan"))), Y, 1.0, ValueError, r"scores: expected finite values"),
     (S.where(S > 0, torch.tensor(float("inf"))), Y, 1.0, ValueError, r"scores: expected finite values"),
+    (S.where(S > 0, torch.tensor(-float("inf"))), Y, 1.0, ValueError, r"scores: expected finite values"),
+    (S[:0], Y[:0], 1.0, ValueError, r"scores: expected a non-empty tensor"),
 ])
 def test_input_errors(fn, scores, labels, rho, exc, match):
     with pytest.raises(exc, match=match):
@@ -716,7 +732,8 @@ def test_input_errors(fn, scores, labels, rho, exc, match):
     (torch.ones(4), ValueError, r"rho\[0\] \(rho_0k\): expected a scalar or C=3 per-class margins, got shape \(4,\)"),
     ((1.0, torch.ones(2)), ValueError, r"rho\[1\] \(rho_k0\): expected a scalar or C=3 per-class margins"),
     (torch.ones(3, 1), ValueError, r"rho: expected a scalar or a \(C,\) tensor of margins, got shape \(3, 1\)"),
-    ([1.0, 2.0, 3.0], ValueError, r"rho: expected a number, a \(C,\) tensor or a pair \(rho_0k, rho_k0\), got a list of length 3"),
+    ([1.0, 2.0, 3.0], ValueError,
+     r"rho: expected a number, a \(C,\) tensor or a pair \(rho_0k, rho_k0\), got a list of length 3"),
     ((1.0, -2.0), ValueError, r"rho\[1\] \(rho_k0\): expected a finite margin >= 0, got -2.0"),
     ("1.0", TypeError, r"rho: expected a non-negative number, a \(C,\) tensor or a pair"),
     (True, TypeError, r"rho: expected a non-negative number or a \(C,\) tensor, got bool"),
@@ -769,7 +786,8 @@ def test_optimal_margins_errors(counts, kwargs, exc, match):
     ([10, 5], 1.0, {"complexity": 1.0, "pixels_per_image": 10}, ValueError, r"pixels_per_image and eta"),
     ([10, 5], 1.0, {"complexity": 1.0, "pixels_per_image": 10, "eta": 1.0}, ValueError,
      r"eta: expected a probability in \(0, 1\), got 1.0"),
-    ([10, 5], 1.0, {"complexity": 1.0, "pixels_per_image": 10, "eta": 0.0}, ValueError, r"eta: expected a finite number > 0"),
+    ([10, 5], 1.0, {"complexity": 1.0, "pixels_per_image": 10, "eta": 0.0}, ValueError,
+     r"eta: expected a finite number > 0"),
     ([10, 5], 1.0, {"complexity": 1.0, "pixels_per_image": 0, "eta": 0.1}, ValueError,
      r"pixels_per_image: expected a positive integer, got 0"),
     ([10, 5], 1.0, {"complexity": 1.0, "pixels_per_image": 2.5, "eta": 0.1}, ValueError,

@@ -309,8 +309,8 @@ def margin_loss(scores: torch.Tensor, labels: torch.Tensor, rho: Margins,
         If ``scores`` is not a floating-point tensor, ``labels`` not an integer tensor, or
         ``rho`` of an unsupported type.
     ValueError
-        If ``scores`` has fewer than 2 dims or holds NaN/inf, ``labels`` has the wrong shape or
-        values outside ``[0, C - 1]``, a margin is negative or not finite, a per-class margin
+        If ``scores`` has fewer than 2 dims, is empty or holds NaN/inf, ``labels`` has the wrong
+        shape, device or values outside ``[0, C - 1]``, a margin is negative or not finite, a per-class margin
         does not have ``C`` entries, or ``reduction`` is unknown.
 
     Notes
@@ -386,10 +386,11 @@ def calibrated_log_loss(scores: torch.Tensor, labels: torch.Tensor, rho: Margins
         l_i = \log_2\bigl(1 + 2^{-\lambda_{i y_i} + \rho_{y_i 0}}\bigr)
               + \sum_{k \neq y_i} \log_2\bigl(1 + 2^{\lambda_{ik} + \rho_{0k}}\bigr),
 
-    computed as ``softplus(x ln 2)/ln 2`` so it neither overflows nor loses its gradient for
-    large ``|λ|`` or ``ρ``. ``\varphi_\rho \ge \phi_\rho`` pointwise (eqs. 28–29), so this loss
-    upper-bounds :func:`margin_loss`; ``\varphi_\rho(\rho) = 1``. It is increasing in every
-    margin and, for ``ρ ≫ |λ|``, ``l_i ≈ \sum_k \rho + (−λ_{iy_i} + \sum_{k≠y_i} λ_{ik})``
+    computed as ``softplus(x, β = ln 2) = log(1 + e^{x ln 2})/ln 2`` so it neither overflows
+    nor loses its gradient for large ``|λ|`` or ``ρ``. ``\varphi_\rho \ge \phi_\rho``
+    pointwise (eqs. 28–29), so this loss upper-bounds :func:`margin_loss`;
+    ``\varphi_\rho(\rho) = 1``. It is increasing in every margin and, for ``ρ ≫ |λ|``,
+    ``l_i ≈ ρ_{y_i 0} + \sum_{k≠y_i} ρ_{0k} + (−λ_{iy_i} + \sum_{k≠y_i} λ_{ik})``
     (linear in the scores). Gradients are bounded by 1 per term. With ``C = 1`` the loss is 0.
 
     References
