@@ -111,7 +111,7 @@ class _RegionRatio(torch.autograd.Function):
             # ||x - y||_1 computed directly (not as S - 2 * sum(min(x, y)), equal on [0, 1]):
             # no cancellation, so loss(x, x) == 0 and loss(x, y) > 0 for x != y hold exactly.
             d = xf - yf
-            B = torch.linalg.vector_norm(d, 1, dim=-1)
+            B = d.abs().sum(-1)  # faster than vector_norm(d, 1) on CPU, and a pairwise sum
         U = _combine((uS, uI, uB), S, I, B)
         if kind in ("sdl", "sjl"):
             U = U.clamp_min(0)  # S - 2I >= 0 on [0, 1]; remove rounding below 0
