@@ -21,7 +21,9 @@ Conventions shared by every function here:
   floating dtype and values in :math:`[0, 1]`; each loss is computed per sample and class over
   the spatial axes, then reduced (``reduction="none"`` returns shape ``(N, C)``).
 * ``eps`` is added to the numerator *and* the denominator of the score,
-  ``loss = 1 - (num + eps) / (den + eps) = (den - num) / (den + eps)``.
+  ``loss = 1 - (num + eps) / (den + eps) = (den - num) / (den + eps)``, with the score written
+  as in the paper (JML1: soft intersection over soft union, see :func:`jaccard_metric_loss`).
+  Each docstring's formula shows where.
 * The denominator is made safe: ``den + eps`` is clamped below at ``16 * finfo(dtype).tiny``.
   With ``eps = 0`` an all-empty pair ``x = y = 0`` therefore gives ``0 / safe = 0`` (perfect
   agreement), and gradients stay finite for vanishing masks (e.g. an absent class whose
@@ -76,22 +78,22 @@ _LAYOUT = "(N, C, *spatial)"
 _ACTIVATIONS = (None, "sigmoid", "softmax")
 _VARIANTS = (1, 2)
 
-# Each loss is U / V with U, V linear in S = ||x||_1 + ||y||_1, I = <x, y> and
-# B = ||x - y||_1 (plus eps in V). Rows: d/dS, d/dI, d/dB of U, then of V.
-_TABLE: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
-    "sdl": ((1, -2, 0), (1, 0, 0)),    # U = S - 2I,  V = S
-    "sjl": ((1, -2, 0), (1, -1, 0)),   # U = S - 2I,  V = S - I
-    "dml1": ((0, 0, 1), (1, 0, 0)),    # U = B,       V = S
-    "dml2": ((0, 0, 1), (0, 2, 1)),    # U = B,       V = 2I + B
-    "jml1": ((0, 0, 1), (0.5, 0, 0.5)),  # U = B,     V = (S + B) / 2
-    "jml2": ((0, 0, 1), (0, 1, 1)),    # U = B,       V = I + B
+# Each loss is U / V with U, V linear in S = ||x||_1 + ||y||_1, P = <x, y> and
+# B = ||x - y||_1 (plus eps in V). Rows: d/dS, d/dP, d/dB of U, then of V.
+_TABLE: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "sdl": ((1, -2, 0), (1, 0, 0)),      # U = S - 2P,  V = S
+    "sjl": ((1, -2, 0), (1, -1, 0)),     # U = S - 2P,  V = S - P
+    "dml1": ((0, 0, 1), (1, 0, 0)),      # U = B,       V = S
+    "dml2": ((0, 0, 1), (0, 2, 1)),      # U = B,       V = 2P + B
+    "jml1": ((0, 0, 1), (0.5, 0, 0.5)),  # U = B,       V = (S + B) / 2  (soft union)
+    "jml2": ((0, 0, 1), (0, 1, 1)),      # U = B,       V = P + B
 }
 
 
-def _combine(coef: tuple[int, int, int], S, I, B):
-    """Return ``coef[0] * S + coef[1] * I + coef[2] * B`` skipping the zero terms."""
+def _combine(coef: tuple[float, float, float], S, P, B):
+    """Return ``coef[0] * S + coef[1] * P + coef[2] * B`` skipping the zero terms."""
     out = 0
-    for k, t in zip(coef, (S, I, B)):
+    for k, t in zip(coef, (S, P, B)):
         if k:
             out = out + (t if k == 1 else k * t)
     return out
@@ -102,20 +104,20 @@ class _RegionRatio(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, y: torch.Tensor, kind: str, eps: float) -> torch.Tensor:
-        (uS, uI, uB), (vS, vI, vB) = _TABLE[kind]
+        (uS, uP, uB), (vS, vP, vB) = _TABLE[kind]
         xf, yf = x.flatten(2), y.flatten(2)
         S = xf.sum(-1) + yf.sum(-1) if (uS or vS) else None
-        I = torch.linalg.vecdot(xf, yf, dim=-1) if (uI or vI) else None
+        P = torch.linalg.vecdot(xf, yf, dim=-1) if (uP or vP) else None
         d = B = None
         if uB or vB:
             # ||x - y||_1 computed directly (not as S - 2 * sum(min(x, y)), equal on [0, 1]):
             # no cancellation, so loss(x, x) == 0 and loss(x, y) > 0 for x != y hold exactly.
             d = xf - yf
             B = d.abs().sum(-1)  # faster than vector_norm(d, 1) on CPU, and a pairwise sum
-        U = _combine((uS, uI, uB), S, I, B)
+        U = _combine((uS, uP, uB), S, P, B)
         if kind in ("sdl", "sjl"):
-            U = U.clamp_min(0)  # S - 2I >= 0 on [0, 1]; remove rounding below 0
-        V = _combine((vS, vI, vB), S, I, B) + eps
+            U = U.clamp_min(0)  # S - 2P >= 0 on [0, 1]; remove rounding below 0
+        V = _combine((vS, vP, vB), S, P, B) + eps
         floor = 16 * torch.finfo(V.dtype).tiny
         clamped = V < floor
         Vs = V.clamp_min(floor)
@@ -130,7 +132,7 @@ class _RegionRatio(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         xf, yf, loss, Vs, clamped = ctx.saved_tensors
-        (uS, uI, uB), (vS, vI, vB) = _TABLE[ctx.kind]
+        (uS, uP, uB), (vS, vP, vB) = _TABLE[ctx.kind]
         need_x, need_y = ctx.needs_input_grad[:2]
         if not (need_x or need_y):
             return None, None, None, None
@@ -138,7 +140,7 @@ class _RegionRatio(torch.autograd.Function):
         lv = loss.masked_fill(clamped, 0.0)
         g = grad / Vs
         a = ((uS - lv * vS) * g).unsqueeze(-1) if (uS or vS) else None
-        b = ((uI - lv * vI) * g).unsqueeze(-1) if (uI or vI) else None
+        b = ((uP - lv * vP) * g).unsqueeze(-1) if (uP or vP) else None
         c = ((uB - lv * vB) * g).unsqueeze(-1) if (uB or vB) else None
 
         s = None
