@@ -470,7 +470,11 @@ def bdice(x: Any, y: Any, *, thresholds: Sequence[float] = BDICE_THRESHOLDS,
 def _check_levels(thresholds: Any) -> tuple[float, ...]:
     if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence | np.ndarray | torch.Tensor):
         raise TypeError(f"thresholds: expected a sequence of numbers in [0, 1], got {type(thresholds).__name__}")
-    levels = tuple(thresholds.tolist() if isinstance(thresholds, np.ndarray | torch.Tensor) else thresholds)
+    if isinstance(thresholds, np.ndarray | torch.Tensor):
+        if thresholds.ndim != 1:
+            raise ValueError(f"thresholds: expected a 1-d sequence of levels, got shape {tuple(thresholds.shape)}")
+        thresholds = thresholds.tolist()
+    levels = tuple(thresholds)
     if not levels:
         raise ValueError("thresholds: expected at least one level, got an empty sequence")
     return tuple(_check_threshold("thresholds", t) for t in levels)

@@ -284,6 +284,8 @@ def test_errors():
         bdice(x, y, thresholds=[])
     with pytest.raises(ValueError, match=r"thresholds: expected a number in \[0, 1\], got 1.5"):
         bdice(x, y, thresholds=[0.5, 1.5])
+    with pytest.raises(ValueError, match=r"thresholds: expected a 1-d sequence of levels, got shape \(\)"):
+        bdice(x, y, thresholds=np.array(0.5))
     with pytest.raises(TypeError, match="thresholds: expected a sequence"):
         bdice(x, y, thresholds=0.5)
     with pytest.raises(ValueError, match="n_bins: expected an int >= 1, got 0"):
