@@ -365,7 +365,7 @@ def dice_semimetric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps
         ``1`` for :math:`\\bar\\Delta_{{\\mathrm{{DML}},1}}` (the paper's default, Sect. 3.2/3.6),
         ``2`` for :math:`\\bar\\Delta_{{\\mathrm{{DML}},2}}`.
     {tail}
-        Also if ``variant`` is not 1 or 2.
+        ``ValueError`` also if ``variant`` is not 1 or 2.
 
     Notes
     -----
@@ -378,7 +378,7 @@ def dice_semimetric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps
         \\bar\\Delta_{{\\mathrm{{DML}},2}} = 1 - \\frac{{2\\|x \\odot y\\|_1 + \\epsilon}}
         {{2\\|x \\odot y\\|_1 + \\|x - y\\|_1 + \\epsilon}}.
 
-    These general formulas hold for any real ``x, y``. On the domain :math:`[0, 1]^p`
+    These are the general formulas (written for real vectors). On the domain :math:`[0, 1]^p`
     (non-negative entries) :math:`\\|x + y\\|_1 = \\|x\\|_1 + \\|y\\|_1` and
     :math:`\\|x + y\\|_1 - \\|x - y\\|_1 = 2\\sum_i \\min(x_i, y_i)`, so
     :math:`\\bar\\Delta_{{\\mathrm{{DML}},1}} = \\|x - y\\|_1 / (\\|x\\|_1 + \\|y\\|_1)`; this is what
@@ -431,7 +431,7 @@ def jaccard_metric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps:
         ``1`` for :math:`\\bar\\Delta_{{\\mathrm{{JML}},1}}`, ``2`` for
         :math:`\\bar\\Delta_{{\\mathrm{{JML}},2}}`.
     {tail}
-        Also if ``variant`` is not 1 or 2.
+        ``ValueError`` also if ``variant`` is not 1 or 2.
 
     Notes
     -----
