@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 
 import jupytext
@@ -24,8 +25,16 @@ def test_notebook_has_preset_parameter(path) -> None:
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "notebook needs a python3 kernelspec"
     params = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, f"expected exactly one cell tagged 'parameters', found {len(params)}"
+    # papermill injects its values in a new cell *after* this one, so a size computed here from
+    # `preset` would keep the default preset's value: only literal assignments belong here.
     namespace: dict = {}
-    exec(params[0].source, namespace)  # parameters cells hold plain assignments only
+    for node in ast.parse(params[0].source).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, (
+            f"parameters cell: expected plain `name = literal` lines, got {ast.unparse(node)!r}")
+        try:
+            namespace[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError:
+            pytest.fail(f"parameters cell: {ast.unparse(node)!r} is not a literal; derive it in a later cell")
     assert namespace.get("preset") == "fast", "the parameters cell must set preset = 'fast'"
 
 
