@@ -49,3 +49,17 @@ __all__ += [
     "ce_dice_semimetric_loss", "SoftDiceLoss", "SoftJaccardLoss", "DiceSemimetricLoss",
     "JaccardMetricLoss", "CEDiceSemimetricLoss",
 ]
+
+from softseg.losses.sauna import (  # noqa: E402
+    FocalL1Loss,
+    GeneralizedJaccardMetricLoss,
+    StableFocalL1Loss,
+    focal_l1_loss,
+    generalized_jml,
+    stable_focal_l1_loss,
+)
+
+__all__ += [
+    "generalized_jml", "focal_l1_loss", "stable_focal_l1_loss", "GeneralizedJaccardMetricLoss",
+    "FocalL1Loss", "StableFocalL1Loss",
+]
