@@ -1,8 +1,9 @@
-"""Command line: ``python -m softseg {reproduce,bench} ...``."""
+"""Command line: ``python -m softseg {reproduce,bench,train} ...``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import sys
 from collections.abc import Sequence
@@ -46,13 +47,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    summary = train(args.config, out_dir=args.out, resume=args.resume, device=args.device, preset=args.preset,
+                    overwrite=args.overwrite)
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one line, from rank 0
+        print(f"wrote {summary['files']['summary']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m softseg",
         description="Reproduce the softseg book's experiments and benchmarks.",
     )
     parser.add_argument("--version", action="version", version=f"softseg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{reproduce,bench}")
+    sub = parser.add_subparsers(dest="command", metavar="{reproduce,bench,train}")
 
     rep = sub.add_parser("reproduce", help="run a paper reproduction and write results/<name>.json")
     rep.add_argument("name", nargs="?", help="reproduction to run (see --list)")
@@ -69,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--list", action="store_true", help="list the benchmark scripts")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to the script")
     bench.set_defaults(func=_cmd_bench)
+
+    tr = sub.add_parser("train", help="train a model from a YAML/TOML config (torchrun: one process per GPU)")
+    tr.add_argument("--config", required=True, help="the run's .yaml/.yml/.toml file (see softseg.config)")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
+    tr.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the config's, else auto)")
+    tr.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    tr.add_argument("--preset", choices=PRESETS, default=None, help="override the config's preset")
+    tr.add_argument("--overwrite", action="store_true", help="start afresh even if OUT holds a checkpoint")
+    tr.set_defaults(func=_cmd_train)
     return parser
 
 
