@@ -258,9 +258,12 @@ def soft_dice_optimum(m: Any, *, batch_dims: int = 0, boundary_value: float = 1.
 
     The threshold is the maximal *value* of the ratio of eq. (78), i.e. half of the optimal Dice,
     not the ``t`` at which the maximum is reached. The maximum over ``t`` equals the maximum over
-    the sums of the ``k`` largest values, which one sort and one prefix sum give for all ``k``
-    (:math:`O(N\\log N)` per map); the maximizing ``k`` is located by a fixed-point search on the
-    sorted prefix sums (see ``_optimal_dice``).
+    ``k`` of the ratio for the ``k`` largest values; after one sort per map
+    (:math:`O(N\\log N)`), the maximizing ``k`` is located by the fixed-point iteration
+    :math:`D \\leftarrow \\mathrm D_m(\\{m > D/2\\})` (Dinkelbach's method), each step a binary
+    search and a suffix sum of the sorted values; it stops, typically after 3-6 steps, at a set
+    that satisfies the optimality condition of Theorem 1, hence at the global maximum (see
+    ``_optimal_dice``). The tests compare it with a full scan of eq. (78) and with enumeration.
 
     An all-zero map is degenerate: :math:`D'_m(c) = 0` for every ``c`` (supplement, proof of
     Theorem 1, Part 1), every soft segmentation is optimal and the whole domain is the
@@ -268,8 +271,9 @@ def soft_dice_optimum(m: Any, *, batch_dims: int = 0, boundary_value: float = 1.
     segmentation is ``boundary_value`` everywhere (all ones by default). An all-one map gives
     ``threshold = 0.5``, ``dice = 1`` and the all-one segmentation.
 
-    ``dice`` is accurate to about one rounding of the input dtype (it comes from float64 prefix
-    sums of the sorted values); ``segmentation`` is exactly ``m >= threshold`` (default).
+    ``dice`` comes from float64 sums of the values of ``m`` (exact on dyadic values, e.g. averages
+    of 2, 4 or 8 raters); ``threshold`` is ``dice / 2`` rounded to the dtype of ``m`` and
+    ``segmentation`` is exactly ``m >= threshold`` (default) or ``m > threshold``.
 
     References
     ----------
@@ -297,8 +301,8 @@ def soft_dice_optimum(m: Any, *, batch_dims: int = 0, boundary_value: float = 1.
     dtype = flat.dtype
     work = flat.to(_work_dtype(dtype))
     dice = _optimal_dice(work)
-    threshold = (dice / 2).to(work.dtype)
-    t = threshold.unsqueeze(1)
+    threshold = (dice / 2).to(dtype)  # rounded to m's dtype, then used exactly as returned
+    t = threshold.to(work.dtype).unsqueeze(1)
     seg = torch.empty_like(work)
     if boundary_value == 1:
         torch.ge(work, t, out=seg)
@@ -308,7 +312,7 @@ def soft_dice_optimum(m: Any, *, batch_dims: int = 0, boundary_value: float = 1.
         seg = torch.heaviside(work - t, torch.tensor(float(boundary_value), dtype=work.dtype, device=work.device))
     return SoftDiceOptimum(
         segmentation=seg.to(dtype).reshape(shape),
-        threshold=threshold.to(dtype).reshape(batch_shape),
+        threshold=threshold.reshape(batch_shape),
         dice=dice.reshape(batch_shape),
     )
 

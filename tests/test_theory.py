@@ -255,6 +255,8 @@ def test_numpy_input_and_half_precision():
     for dtype in (torch.float16, torch.bfloat16):
         half = soft_dice_optimum(torch.from_numpy(m).to(dtype), batch_dims=1)
         assert half.segmentation.dtype == dtype and half.threshold.dtype == dtype
+        mh = torch.from_numpy(m).to(dtype)
+        assert torch.equal(half.segmentation, (mh >= half.threshold[:, None, None]).to(dtype))
         assert torch.all(half.dice <= 1) and torch.all(half.dice > 0)
 
 
