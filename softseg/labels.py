@@ -327,10 +327,10 @@ def _sauna_stack(lab: np.ndarray, window: str) -> np.ndarray:
     """SAUNA maps of a stack ``(N, H, W)`` of bool masks that each have both classes."""
     n, h, w = lab.shape
     pad, fg, bg, m2 = _squared_distances(lab)
-    # The set C of eq. 2: background pixels with d <= m (foreground pixels all have d <= m).
     if int(m2.max()) < np.iinfo(np.uint8).max and fg.dtype != np.uint8:
         fg = fg.astype(np.uint8)                   # every value that matters is <= m^2
         bg = np.minimum(bg, int(m2.max()) + 1).astype(np.uint8)
+    # The set C of eq. 2: background pixels with d <= m (foreground pixels all have d <= m).
     np.multiply(bg, bg <= m2.astype(bg.dtype)[:, None, None], out=bg)   # 0 outside C
     radii = np.array([_window_radius(int(q), window) for q in m2])
     tf, tb = np.empty_like(fg), np.empty_like(bg)
