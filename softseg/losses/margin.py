@@ -52,6 +52,7 @@ from softseg._checks import (
     check_tensor,
     reduce,
 )
+from softseg.losses._common import apply_activation
 
 __all__ = [
     "margin_loss",
@@ -262,16 +263,6 @@ def _counts(class_counts) -> torch.Tensor:
     if lo < 0:
         raise ValueError(f"class_counts: expected non-negative counts, got minimum {lo:g}")
     return counts
-
-
-def _apply_activation(x: torch.Tensor, activation) -> torch.Tensor:
-    if activation == "sigmoid":
-        return torch.sigmoid(x)
-    if activation == "softmax":
-        return torch.softmax(x, dim=1)
-    if activation == "tanh":
-        return torch.tanh(x)
-    return x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -814,7 +805,7 @@ class _MarginModule(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         check_float_tensor("scores", x)
-        return type(self)._fn(_apply_activation(x, self.activation), y, (self.rho_0k, self.rho_k0),
+        return type(self)._fn(apply_activation(x, self.activation), y, (self.rho_0k, self.rho_k0),
                               self.reduction)
 
     def extra_repr(self) -> str:

@@ -50,6 +50,7 @@ from .._checks import (
     check_same_shape,
     reduce,
 )
+from ._common import apply_activation, upcast_half
 
 __all__ = [
     "generalized_jml",
@@ -94,22 +95,6 @@ def _check_pair(f, y, *, region: bool) -> None:
 
 def _check_eps(eps) -> float:
     return check_positive("eps", eps, strict=False)
-
-
-def _upcast(f: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if f.dtype in (torch.float16, torch.bfloat16):
-        return f.float(), y.float()
-    return f, y
-
-
-def _apply_activation(x: torch.Tensor, activation) -> torch.Tensor:
-    if activation == "sigmoid":
-        return torch.sigmoid(x)
-    if activation == "softmax":
-        return torch.softmax(x, dim=1)
-    if activation == "tanh":
-        return torch.tanh(x)
-    return x
 
 
 # --------------------------------------------------------------------------- losses
@@ -187,7 +172,7 @@ def generalized_jml(f: torch.Tensor, y: torch.Tensor, eps: float = 0.0,
     _check_pair(f, y, region=True)
     eps = _check_eps(eps)
     check_reduction(reduction)
-    f, y = _upcast(f, y)
+    f, y = upcast_half(f, y)
     ff, yy = f.flatten(2), y.flatten(2)
     s = (ff + yy).abs().sum(-1)
     d = (ff - yy).abs().sum(-1)
@@ -268,7 +253,7 @@ def focal_l1_loss(f: torch.Tensor, y: torch.Tensor, gamma: float = 1.0,
     _check_pair(f, y, region=False)
     gamma = check_positive("gamma", gamma)
     check_reduction(reduction)
-    f, y = _upcast(f, y)
+    f, y = upcast_half(f, y)
     # Safe denominator: at f = y = 0 the numerator is 0 too, so the pixel loss is 0 / tiny = 0.
     den = torch.maximum(y.abs(), f.abs()).clamp_min(16 * torch.finfo(f.dtype).tiny)
     return reduce(_focal_terms(f, y, gamma) / den, reduction)
@@ -335,7 +320,7 @@ def stable_focal_l1_loss(f: torch.Tensor, y: torch.Tensor, gamma: float = 1.0,
     _check_pair(f, y, region=False)
     gamma = check_positive("gamma", gamma)
     check_reduction(reduction)
-    f, y = _upcast(f, y)
+    f, y = upcast_half(f, y)
     return reduce(_focal_terms(f, y, gamma), reduction)
 
 
@@ -382,7 +367,7 @@ class GeneralizedJaccardMetricLoss(_SaunaLoss):
         self.eps = _check_eps(eps)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return generalized_jml(_apply_activation(x, self.activation), y, self.eps, self.reduction)
+        return generalized_jml(apply_activation(x, self.activation), y, self.eps, self.reduction)
 
     def extra_repr(self) -> str:
         return f"eps={self.eps!r}, " + super().extra_repr()
@@ -414,7 +399,7 @@ class FocalL1Loss(_SaunaLoss):
         self.gamma = check_positive("gamma", gamma)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return focal_l1_loss(_apply_activation(x, self.activation), y, self.gamma, self.reduction)
+        return focal_l1_loss(apply_activation(x, self.activation), y, self.gamma, self.reduction)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma!r}, " + super().extra_repr()
@@ -446,7 +431,7 @@ class StableFocalL1Loss(_SaunaLoss):
         self.gamma = check_positive("gamma", gamma)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return stable_focal_l1_loss(_apply_activation(x, self.activation), y, self.gamma, self.reduction)
+        return stable_focal_l1_loss(apply_activation(x, self.activation), y, self.gamma, self.reduction)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma!r}, " + super().extra_repr()
