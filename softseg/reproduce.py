@@ -25,7 +25,7 @@ from ._checks import check_option
 __all__ = ["Reproduction", "register", "registry", "run_reproduction", "describe_device"]
 
 #: Modules that register reproductions when imported (each chapter's experiment module).
-_EXPERIMENT_MODULES: tuple[str, ...] = ()
+_EXPERIMENT_MODULES: tuple[str, ...] = ("softseg.experiments.soft_dice_table1",)
 
 RunFn = Callable[..., list[Mapping[str, Any]]]
 

@@ -197,8 +197,8 @@ def test_read_case_averages_the_five_observers(cases, variant):
 
 @pytest.mark.parametrize("variant", ["per-observer", "tagged"])
 def test_load_gold_atlas_from_zip_and_folder(cases, variant):
-    from_zip = load_gold_atlas(cases[f"zip-{variant}"], cases=["1_01_P"], patch=16)
-    from_dir = load_gold_atlas(cases[variant].parent, cases=["1_01_P"], patch=16)
+    from_zip = load_gold_atlas(cases[f"zip-{variant}"], cases=["1_01_P"], patch=16, slices="roi")
+    from_dir = load_gold_atlas(cases[variant].parent, cases=["1_01_P"], patch=16, slices="roi")
     for loaded in (from_zip, from_dir):
         assert sorted(loaded) == ["Prostate", "Rectum"]
         (p,) = loaded["Prostate"]
@@ -207,6 +207,9 @@ def test_load_gold_atlas_from_zip_and_folder(cases, variant):
         np.testing.assert_allclose(p.sum().item(), expected_prostate().sum(), rtol=1e-6)
         assert sorted(round(v, 4) for v in p.unique().tolist()) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     torch.testing.assert_close(from_zip["Prostate"][0], from_dir["Prostate"][0])
+    whole = load_gold_atlas(cases[variant].parent, cases=["1_01_P"], patch=16)  # default: every slice
+    assert whole["Prostate"][0].shape == (SLICES, 16, 16)
+    torch.testing.assert_close(whole["Prostate"][0][1:3], from_dir["Prostate"][0])
 
 
 def test_rasterize_hole_and_geometry():
@@ -237,8 +240,9 @@ def test_rasterize_hole_and_geometry():
 def test_extract_patch_border_and_padding():
     m = torch.zeros(5, 300, 200)
     m[2:4, 5:15, 190:198] = 0.6  # near the top-right corner
-    p = extract_patch(m, 128)
+    p = extract_patch(m, 128, slices="roi")
     assert p.shape == (2, 128, 128)
+    assert extract_patch(m, 128).shape == (5, 128, 128)
     assert p.sum().item() == pytest.approx(m.sum().item())  # shifted inside, nothing lost
     small = torch.zeros(1, 20, 24)
     small[0, 3:5, 3:5] = 1.0
@@ -246,6 +250,8 @@ def test_extract_patch_border_and_padding():
     assert q.shape == (1, 32, 32) and q.sum().item() == 4.0
     with pytest.raises(ValueError, match="all zeros"):
         extract_patch(torch.zeros(2, 8, 8))
+    with pytest.raises(ValueError, match="slices: expected one of"):
+        extract_patch(m, slices="organ")
     with pytest.raises(ValueError, match=r"expected shape \(Z, H, W\)"):
         extract_patch(torch.zeros(8, 8))
 

@@ -338,35 +338,32 @@ STANDIN_ORGANS: Mapping[str, OrganSpec] = {
 }
 
 
-def _rater_masks(spec: OrganSpec, n_cases: int, n_raters: int, patch: int,
-                 g: torch.Generator) -> torch.Tensor:
-    """Binary masks ``(n_cases, n_raters, slices, patch, patch)`` of one stand-in organ."""
+def _rater_masks(spec: OrganSpec, n_raters: int, patch: int, g: torch.Generator) -> torch.Tensor:
+    """Binary masks ``(n_raters, spec.slices, patch, patch)`` of one stand-in organ of one case."""
     z = torch.arange(spec.slices, dtype=torch.float32) - (spec.slices - 1) / 2
     a = torch.arange(patch, dtype=torch.float32) - (patch - 1) / 2
-    zz, rr, cc = torch.meshgrid(z, a, a, indexing="ij")
-    # Each case: a random anatomy (size and shape of the true organ); each rater: a size bias
-    # and a smooth in-plane boundary displacement (a smooth field, shared by the slices with a
-    # slow drift between them).
-    case_scale = 1.0 + 0.1 * torch.randn(n_cases, 1, 1, 1, 1, generator=g)
-    rater_scale = 1.0 + spec.size_sd * torch.randn(n_cases, n_raters, 1, 1, 1, generator=g)
-    field = smooth_random_field(n_cases * n_raters * 2, patch, correlation=0.15, amplitude=1.0, generator=g)
-    field = field.reshape(n_cases, n_raters, 2, 2, patch, patch)  # (.., top/bottom, row/col, H, W)
-    t = ((z + (spec.slices - 1) / 2) / max(spec.slices - 1, 1)).view(1, 1, -1, 1, 1)
-    level = torch.full((n_cases, n_raters, spec.slices, patch, patch), math.inf)
+    # The case's anatomy: a random size; each rater: a size bias and a smooth in-plane boundary
+    # displacement field that drifts linearly from the bottom slice to the top one.
+    case_scale = 1.0 + 0.1 * float(torch.randn(1, generator=g))
+    rater_scale = (1.0 + spec.size_sd * torch.randn(n_raters, generator=g)).clamp_min(0.3) * case_scale
+    field = smooth_random_field(2 * n_raters, patch, correlation=0.15, amplitude=1.0, generator=g)[:, 0]
+    field = field.reshape(n_raters, 2, 1, patch, patch)
+    t = ((z + (spec.slices - 1) / 2) / max(spec.slices - 1, 1)).view(1, -1, 1, 1)
+    shift = (1 - t) * field[:, 0] + t * field[:, 1]  # (raters, slices, patch, patch), N(0, 1) pointwise
+    sz, sr, sc = spec.semi_axes
+    scale = rater_scale.view(-1, 1, 1, 1)
+    level = torch.full((n_raters, spec.slices, patch, patch), math.inf)
     for (dr, dc) in spec.offsets:
-        # Signed "ellipsoidal radius" minus 1; the rater's boundary shifts by boundary_sd pixels.
-        sz, sr, sc = (s * case_scale * rater_scale for s in spec.semi_axes)
-        q = torch.sqrt((zz / sz) ** 2 + ((rr - dr) / sr) ** 2 + ((cc - dc) / sc) ** 2)
-        shift = (1 - t) * field[:, :, 0, 0].unsqueeze(2) + t * field[:, :, 1, 0].unsqueeze(2)
-        # 1 - q is roughly (distance inside the boundary) / (semi-axis); a shift of s pixels of
-        # the boundary moves the level set by s / semi-axis.
-        radius = torch.sqrt(sr * sc)
-        level = torch.minimum(level, q - 1 - spec.boundary_sd * shift / radius)
-    return (level <= 0).to(torch.float32)
+        # Ellipsoidal radius q (1 on the surface); a boundary shift of s pixels moves the level
+        # set q = 1 by about s / (in-plane semi-axis).
+        q2 = (z.view(1, -1, 1, 1) / (sz * scale)) ** 2 + ((a.view(1, 1, -1, 1) - dr) / (sr * scale)) ** 2 \
+            + ((a.view(1, 1, 1, -1) - dc) / (sc * scale)) ** 2
+        level = torch.minimum(level, q2.sqrt() - 1 - spec.boundary_sd * shift / (math.sqrt(sr * sc) * scale))
+    return level <= 0
 
 
-def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128, seed: int = 0,
-                       organs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128, scan_slices: int | None = 84,
+                       seed: int = 0, organs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
     """A synthetic multi-rater **stand-in** for the Gold Atlas (G) soft labels.
 
     Parameters
@@ -377,6 +374,11 @@ def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128
         Raters per organ (the real data set: 5); ``m`` takes values in ``{k / n_raters}``.
     patch : int
         In-plane patch size (the paper: 128).
+    scan_slices : int or None
+        Slices of the simulated scan (default 84, the slice count reported for a Gold Atlas CT);
+        each organ sits at a random height in it and the patch spans the whole scan, as
+        :func:`softseg.data.gold_atlas.extract_patch` does with ``slices="all"``. None keeps
+        only the organ's own slab (``slices="roi"``).
     seed : int
         Seed; the same arguments always give the same data.
     organs : sequence of str, optional
@@ -388,6 +390,12 @@ def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128
         ROI name -> ``(n_cases, slices, patch, patch)`` float32 marginals, the voxel-wise mean
         of the raters' binary masks, like :func:`softseg.data.gold_atlas.load_gold_atlas`
         returns for the real data.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a count is not an int of the right size, ``scan_slices`` is smaller than an organ's
+        slab, or an organ name is unknown.
 
     Notes
     -----
@@ -401,14 +409,15 @@ def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128
         m = \\frac{1}{K}\\sum_{k=1}^K L_k, \\qquad L_k \\in \\{0, 1\\}^{Z \\times 128 \\times 128}.
 
     This is a stand-in, not the Gold Atlas: it has the same structure (5 raters, soft labels in
-    steps of 1/5, organs of very different size and agreement), not the same numbers.
+    steps of 1/5, organs of very different size and agreement in a 3-D patch), not the same
+    numbers.
 
     Examples
     --------
-    >>> data = gold_atlas_standin(2, organs=["Prostate"], patch=64)
+    >>> data = gold_atlas_standin(2, organs=["Prostate"], patch=64, scan_slices=None)
     >>> m = data["Prostate"]
-    >>> tuple(m.shape), sorted({round(v, 1) for v in m.unique().tolist()}) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    ((2, 16, 64, 64), True)
+    >>> tuple(m.shape), [round(v, 1) for v in m.unique().tolist()]
+    ((2, 16, 64, 64), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     """
     n_cases = _check_int("n_cases", n_cases, 1)
     n_raters = _check_int("n_raters", n_raters, 1)
@@ -417,11 +426,20 @@ def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128
     unknown = [o for o in names if o not in STANDIN_ORGANS]
     if unknown:
         raise ValueError(f"organs: expected names from {list(GOLD_ATLAS_ROIS)}, got {unknown}")
+    if scan_slices is not None:
+        deepest = max(STANDIN_ORGANS[o].slices for o in names)
+        scan_slices = _check_int("scan_slices", scan_slices, deepest)
     out: dict[str, torch.Tensor] = {}
     for i, name in enumerate(GOLD_ATLAS_ROIS):
         if name not in names:
             continue
+        spec = STANDIN_ORGANS[name]
         g = torch.Generator().manual_seed(int(seed) * 1000 + i)  # each organ reproducible on its own
-        masks = _rater_masks(STANDIN_ORGANS[name], n_cases, n_raters, patch, g)
-        out[name] = masks.mean(1)
+        depth = spec.slices if scan_slices is None else scan_slices
+        volume = torch.zeros(n_cases, depth, patch, patch)
+        for case in range(n_cases):
+            m = _rater_masks(spec, n_raters, patch, g).to(torch.float32).mean(0)
+            start = 0 if scan_slices is None else int(torch.randint(0, depth - spec.slices + 1, (1,), generator=g))
+            volume[case, start:start + spec.slices] = m
+        out[name] = volume
     return out
