@@ -7,6 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI failures reproduce locally) and keep
+# no example database in the working tree.
+settings.register_profile("softseg", derandomize=True, database=None, print_blob=True)
+settings.load_profile("softseg")
 
 ROOT = Path(__file__).resolve().parent.parent
 
