@@ -10,28 +10,7 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
-# Each submodule adds its public names below (one import block per submodule).
-
-from softseg.losses.margin import (  # noqa: E402
-    CalibratedLogLoss,
-    MarginBound,
-    MarginLoss,
-    argmax_iou,
-    calibrated_log_loss,
-    iou_lower_bound,
-    margin_bound_terms,
-    margin_loss,
-    optimal_margins,
-)
-
-__all__ += [
-    "margin_loss", "calibrated_log_loss", "optimal_margins", "iou_lower_bound", "argmax_iou",
-    "margin_bound_terms", "MarginBound", "MarginLoss", "CalibratedLogLoss",
-]
-
-from softseg.losses.dice import (  # noqa: E402
+from softseg.losses.dice import (
     CEDiceSemimetricLoss,
     DiceSemimetricLoss,
     JaccardMetricLoss,
@@ -43,14 +22,18 @@ from softseg.losses.dice import (  # noqa: E402
     soft_dice_loss,
     soft_jaccard_loss,
 )
-
-__all__ += [
-    "soft_dice_loss", "soft_jaccard_loss", "dice_semimetric_loss", "jaccard_metric_loss",
-    "ce_dice_semimetric_loss", "SoftDiceLoss", "SoftJaccardLoss", "DiceSemimetricLoss",
-    "JaccardMetricLoss", "CEDiceSemimetricLoss",
-]
-
-from softseg.losses.sauna import (  # noqa: E402
+from softseg.losses.margin import (
+    CalibratedLogLoss,
+    MarginBound,
+    MarginLoss,
+    argmax_iou,
+    calibrated_log_loss,
+    iou_lower_bound,
+    margin_bound_terms,
+    margin_loss,
+    optimal_margins,
+)
+from softseg.losses.sauna import (
     FocalL1Loss,
     GeneralizedJaccardMetricLoss,
     StableFocalL1Loss,
@@ -59,7 +42,15 @@ from softseg.losses.sauna import (  # noqa: E402
     stable_focal_l1_loss,
 )
 
-__all__ += [
+__all__ = [
+    # dice.py — Wang et al., Dice semimetric losses
+    "soft_dice_loss", "soft_jaccard_loss", "dice_semimetric_loss", "jaccard_metric_loss",
+    "ce_dice_semimetric_loss", "SoftDiceLoss", "SoftJaccardLoss", "DiceSemimetricLoss",
+    "JaccardMetricLoss", "CEDiceSemimetricLoss",
+    # sauna.py — Dang et al., SAUNA
     "generalized_jml", "focal_l1_loss", "stable_focal_l1_loss", "GeneralizedJaccardMetricLoss",
     "FocalL1Loss", "StableFocalL1Loss",
+    # margin.py — Li et al., distribution-aware margin calibration
+    "margin_loss", "calibrated_log_loss", "optimal_margins", "iou_lower_bound", "argmax_iou",
+    "margin_bound_terms", "MarginBound", "MarginLoss", "CalibratedLogLoss",
 ]
