@@ -372,7 +372,7 @@ def test_presets_merge_recursively() -> None:
     fast, full = C.resolve_config(raw), C.resolve_config(raw, preset="full")
     assert (fast["preset"], fast["model"]["width"], fast["data"]["size"], fast["optimizer"]["lr"]) == ("fast", 8, 64, 3e-3)
     assert (full["model"]["width"], full["model"]["depth"], full["data"]["size"], full["batch_size"]) == (64, 4, 512, 4)
-    assert full["model"]["activation"] == "tanh" and full["optimizer"] == {"name": "adam", "lr": 1e-4}
+    assert full["loss"][0]["activation"] == "tanh" and full["optimizer"] == {"name": "adam", "lr": 1e-4}
     # a section given replaces the default one: no stray Adam learning rate under SGD
     assert C.resolve_config({"optimizer": {"name": "sgd"}}, require=())["optimizer"] == {"name": "sgd"}
 
