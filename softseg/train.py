@@ -404,7 +404,7 @@ def _evaluate_loop(model: nn.Module, loader: Iterable, loss_fn: nn.Module | None
                         raise _NonFiniteOutput("model output: expected finite values, got NaN or inf") from None
                     raise
             stats[1] += n
-            resolved = resolved or _resolve_mode(mode, owner or model, loss_fn, out.shape[1])
+            resolved = resolved or _resolve_mode(mode, owner if owner is not None else model, loss_fn, out.shape[1])
             for k, name in enumerate(metric_names):
                 v = _metric_values(name, out, y, resolved, background)
                 stats[2 + 2 * k] += v.sum()
@@ -821,9 +821,11 @@ def _train(cfg: dict[str, Any], out: Path, dev: torch.device, rank: int, world: 
                     resolved = resolved or _resolve_mode(cfg["metric_mode"], net, crit, out.shape[1])
                     mv = _metric_values(main_metric, out, y, resolved, cfg["metric_background"])
                     n = float(x.shape[0])
+                    # torch.full launches a fill kernel; torch.tensor(..., device=cuda) would copy
+                    # from pageable memory and wait for the queued step
                     stats = torch.stack([loss_t.detach().double() * n, mv.sum(),
-                                         torch.tensor(float(mv.numel()), dtype=torch.float64, device=dev),
-                                         torch.tensor(n, dtype=torch.float64, device=dev)])
+                                         torch.full((), float(mv.numel()), dtype=torch.float64, device=dev),
+                                         torch.full((), n, dtype=torch.float64, device=dev)])
                     if distributed:
                         dist.all_reduce(stats)
                 # read the previous step's numbers now that this step is queued (no GPU stall)
