@@ -155,10 +155,12 @@ def test_hand_example_and_degenerate_maps():
 def test_seeded_and_independent_of_chunking(device):
     m = blobs.synthetic_marginals(0.03, 5, size=32, seed=0).to(device)
     a = soft_dice_gradient_descent(m, iterations=(1, 10, 30), seed=7, chunk=5)
-    b = soft_dice_gradient_descent(m, iterations=(1, 10, 30), seed=7, chunk=2)
+    b = soft_dice_gradient_descent(m, iterations=(1, 10, 30), seed=7, chunk=2, workers=2)
     c = soft_dice_gradient_descent(m, iterations=(1, 10, 30), seed=8, chunk=5)
-    for x, y in ((a.e0, b.e0), (a.e1, b.e1), (a.score, b.score)):
+    d = soft_dice_gradient_descent(m, iterations=(1, 10, 30), seed=7, chunk=1, workers=1)
+    for x, y, z in ((a.e0, b.e0, d.e0), (a.e1, b.e1, d.e1), (a.score, b.score, d.score)):
         torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
+        torch.testing.assert_close(x, z, atol=1e-6, rtol=0)
     assert not torch.equal(a.e0[:, 0], c.e0[:, 0])
 
 
@@ -190,6 +192,8 @@ def test_descent_errors():
         soft_dice_gradient_descent(torch.ones(2, 8, dtype=torch.int64))
     with pytest.raises(ValueError, match="chunk: expected an int >= 1"):
         soft_dice_gradient_descent(m, chunk=0)
+    with pytest.raises(ValueError, match="workers: expected an int >= 1"):
+        soft_dice_gradient_descent(m, workers=0)
     with pytest.raises(ValueError, match="keep: expected an int >= 0"):
         soft_dice_gradient_descent(m, keep=-1)
 
