@@ -185,6 +185,11 @@ def main(argv: list[str] | None = None) -> None:
             ours = dml(prob, soft, 1, 1e-5).item()
             theirs = monai_loss(prob, soft).item()
         print(f"check: DML1 (eps=1e-5) = {ours:.7f}, MONAI DiceLoss(soft_label=True) = {theirs:.7f}")
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1) - 0.5:
+        notes.append(f"the machine is busy (load average {load:.2f} on {os.cpu_count()} CPUs): with several "
+                     "threads each op can stall on a descheduled thread, so ratios then track op counts; "
+                     "compare with --threads 1")
     for note in notes:
         print(f"note: {note}")
 
