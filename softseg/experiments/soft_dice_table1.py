@@ -114,7 +114,7 @@ PAPER_SAMPLES: Mapping[str, int] = {"G": 19, "S": 1000}
 
 #: Sizes of the two presets: samples per rho (S) and stand-in cases per ROI (G).
 PRESETS: Mapping[str, Mapping[str, int]] = {
-    "fast": {"samples": 50, "cases": 3},
+    "fast": {"samples": 50, "cases": 2},
     "full": {"samples": 1000, "cases": 19},
 }
 
@@ -501,7 +501,7 @@ def run(preset: str, *, data: str | None = None, seed: int = 0, progress: bool =
     Parameters
     ----------
     preset : {"fast", "full"}
-        ``fast``: 50 maps per rho and 3 stand-in cases per ROI; ``full``: the paper's 1000 maps
+        ``fast``: 50 maps per rho and 2 stand-in cases per ROI; ``full``: the paper's 1000 maps
         per rho and 19 cases.
     data : path, optional
         Folder of the Gold Atlas data as distributed (the 19 ``<case>.zip`` or extracted case
