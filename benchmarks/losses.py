@@ -1,7 +1,7 @@
 """Forward + backward time of every loss in :mod:`softseg.losses`, as ratios to two baselines.
 
 For a batch ``8 x 2 x 512 x 512`` (default) of float32 on the CPU, each public ``*_loss``
-function of ``softseg.losses.{dice, sauna, margin}`` — whichever of those modules exist when
+function (and those named in ``ALSO_LOSSES``) of ``softseg.losses.{dice, sauna, margin}`` — whichever of those modules exist when
 this runs — is timed (forward and ``.backward()`` with respect to the prediction) and divided by
 
 * ``torch.nn.functional.binary_cross_entropy`` on the same probabilities and soft target, and
@@ -39,6 +39,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 SUBMODULES = ("dice", "sauna", "margin")
+#: public loss functions whose names do not end in "_loss"
+ALSO_LOSSES = {"generalized_jml"}
 #: values for required arguments beyond (prediction, target), by parameter name
 EXTRA_ARGS = {"rho": 0.5, "margin": 0.5, "gamma": 2.0, "alpha": 0.5, "beta": 0.5}
 MONAI_HINT = ("monai not importable: MONAI's DiceLoss(soft_label=True) column left out. It is not a "
@@ -64,7 +66,7 @@ def recipes(shape: tuple[int, ...], seed: int) -> dict[str, tuple[torch.Tensor, 
 
 
 def discover_losses() -> tuple[dict[str, object], list[str]]:
-    """Public ``*_loss`` functions of the loss submodules that import; notes on the others."""
+    """Public ``*_loss`` functions (and ``ALSO_LOSSES``) of the submodules that import."""
     found, notes = {}, []
     for sub in SUBMODULES:
         try:
@@ -74,7 +76,7 @@ def discover_losses() -> tuple[dict[str, object], list[str]]:
             continue
         for name in getattr(module, "__all__", []):
             fn = getattr(module, name, None)
-            if inspect.isfunction(fn) and name.endswith("_loss"):
+            if inspect.isfunction(fn) and (name.endswith("_loss") or name in ALSO_LOSSES):
                 found[f"{sub}.{name}"] = fn
     return found, notes
 
