@@ -46,9 +46,11 @@ the partial derivative), at step 10:
 Its fixed points with :math:`c \\in \\{0,1\\}` are exactly the sets of Theorem 1
 (:math:`M_i > \\mathrm D'/2` pushes :math:`F_i` up, :math:`M_i < \\mathrm D'/2` down). Dividing the
 gradient by its L1, L2 or max norm instead (another meaning of "normalized") was tried during
-development on 20 maps per rho: those variants are already below the paper's l = 10 errors and
-break down later (the norm underflows once the iterates saturate), so they match Table 1 no
-better; the chapter shows a sweep over the fixed step instead.
+development on 20 maps per rho: with the L1 and max norms the errors at l = 10 are already
+below the paper's, with the L2 norm and gamma = 10N every step moves a voxel by about
+10 sqrt(N) and the iterates saturate and stall, and all of them break down later (0/0 once the
+gradient underflows), so none matches Table 1 better; the chapter shows a sweep over the fixed
+step instead.
 
 Iterations are counted as the paper does: ``F_1`` is the initialization, so ``l = 1`` is before
 any step and ``l = 200`` after 199 steps; ``e0 = e1 = 0.5`` at ``l = 1`` on average for any ``m``.
