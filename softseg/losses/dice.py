@@ -57,6 +57,7 @@ from .._checks import (
     check_same_shape,
     reduce,
 )
+from ._common import apply_activation, upcast_half
 
 __all__ = [
     "soft_dice_loss",
@@ -211,19 +212,12 @@ def _check_activation(activation) -> Optional[str]:
     return check_option("activation", activation, _ACTIVATIONS)
 
 
-def _upcast(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """float16/bfloat16 -> float32 (sums over 2**18 pixels overflow float16)."""
-    if ts[0].dtype in (torch.float16, torch.bfloat16):
-        return tuple(t.float() for t in ts)
-    return ts
-
-
 def _region_loss(kind: str, x, y, eps, reduction) -> torch.Tensor:
     check_reduction(reduction)
     eps = check_positive("eps", eps, strict=False)
     _check_pair(x, y)
     _check_unit_interval(("x", x), ("y", y))
-    x, y = _upcast(x, y)
+    x, y = upcast_half(x, y)
     return reduce(_RegionRatio.apply(x, y, kind, eps), reduction)
 
 
@@ -232,14 +226,12 @@ def _activate(x, activation: Optional[str]) -> torch.Tensor:
         return x
     check_float_tensor("x", x)
     check_min_ndim("x", x, 3, _LAYOUT)
-    if activation == "sigmoid":
-        return torch.sigmoid(x)
-    if x.shape[1] == 1:
+    if activation == "softmax" and x.shape[1] == 1:
         raise ValueError(
             "activation: expected 'sigmoid' or None for a single channel (softmax over C == 1 is "
             f"constant 1), got 'softmax' with x of shape {tuple(x.shape)}"
         )
-    return torch.softmax(x, dim=1)
+    return apply_activation(x, activation)
 
 
 _COMMON_PARAMS = """x : torch.Tensor
@@ -574,7 +566,7 @@ def ce_dice_semimetric_loss(x: torch.Tensor, y: torch.Tensor, lambda_dml: float 
     if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
         raise ValueError("x: expected finite logits, got NaN or inf")
     _check_unit_interval(("y", y))
-    x, y = _upcast(x, y)
+    x, y = upcast_half(x, y)
     if mode == "softmax":
         sums = torch.aminmax(y.detach().sum(1))
         lo, hi = torch.stack(sums).tolist()
