@@ -2,7 +2,8 @@
 
 A reproduction is a function ``run(preset, *, data, seed) -> rows`` that returns result rows in
 the :mod:`softseg.results` format. Chapters register theirs with :func:`register` in a module
-listed in ``_EXPERIMENT_MODULES``; :func:`run_reproduction` runs one and writes
+of the package :mod:`softseg.experiments` (every module there is imported by :func:`registry`,
+so a new chapter adds a file and touches nothing shared); :func:`run_reproduction` runs one and writes
 ``results/<name>.json``. Long runs never happen inside the book build: the book runs the
 ``fast`` preset live and shows committed ``full`` results.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import platform
 import shlex
 import sys
@@ -24,8 +26,16 @@ from ._checks import check_option
 
 __all__ = ["Reproduction", "register", "registry", "run_reproduction", "describe_device"]
 
-#: Modules that register reproductions when imported (each chapter's experiment module).
-_EXPERIMENT_MODULES: tuple[str, ...] = ("softseg.experiments.soft_dice_table1",)
+
+def _experiment_modules() -> list[str]:
+    """Names of the modules of :mod:`softseg.experiments` (each registers its reproductions)."""
+    from . import experiments
+
+    return sorted(
+        f"{experiments.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(experiments.__path__)
+        if not info.name.startswith("_")
+    )
 
 RunFn = Callable[..., list[Mapping[str, Any]]]
 
@@ -57,7 +67,7 @@ def register(name: str, *, paper: str, description: str) -> Callable[[RunFn], Ru
 
 def registry() -> dict[str, Reproduction]:
     """All registered reproductions, importing the experiment modules first."""
-    for module in _EXPERIMENT_MODULES:
+    for module in _experiment_modules():
         importlib.import_module(module)
     return dict(sorted(_REGISTRY.items()))
 

@@ -15,7 +15,10 @@ One file per reproduction run::
     }
 
 ``paper`` is ``null`` where the paper gives no value; ``ours`` is ``null`` only where a run could
-not produce a number (the status page shows it as missing). :func:`write_results` is the one
+not produce a number (the status page shows it as missing). Two optional row keys feed the
+status page's verdict: ``tolerance`` (a number ≥ 0: the row *matches* when
+``|ours - paper| <= tolerance``; the chapter says why that tolerance) and ``note`` (a MyST
+label of the chapter section that explains the comparison, e.g. ``"sauna-training"``). :func:`write_results` is the one
 writer; :func:`validate_results` is what the tests run on every committed file.
 """
 
@@ -47,6 +50,7 @@ RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 _TOP_KEYS = {"name": str, "preset": str, "device": str, "created": str, "command": str, "rows": list}
 _ROW_TEXT_KEYS = ("table", "row", "column")
 _ROW_NUMBER_KEYS = ("ours", "paper")
+_ROW_OPTIONAL_KEYS = ("tolerance", "note")
 
 
 def _is_number_or_null(value: Any) -> bool:
@@ -98,8 +102,17 @@ def validate_results(record: Mapping[str, Any], *, source: str = "results") -> N
             raise ValueError(f"{where}: expected an object, got {type(row).__name__}")
         keys = set(row)
         expected = set(_ROW_TEXT_KEYS) | set(_ROW_NUMBER_KEYS)
-        if keys != expected:
-            raise ValueError(f"{where}: expected keys {sorted(expected)}, got {sorted(keys)}")
+        if not expected <= keys <= expected | set(_ROW_OPTIONAL_KEYS):
+            raise ValueError(
+                f"{where}: expected keys {sorted(expected)} (optionally {list(_ROW_OPTIONAL_KEYS)}), "
+                f"got {sorted(keys)}"
+            )
+        tolerance = row.get("tolerance")
+        if tolerance is not None and not (_is_number_or_null(tolerance) and tolerance >= 0):
+            raise ValueError(f"{where}: key 'tolerance': expected a finite number >= 0 or null, got {tolerance!r}")
+        note = row.get("note")
+        if note is not None and (not isinstance(note, str) or not note):
+            raise ValueError(f"{where}: key 'note': expected a non-empty string (a MyST label) or null, got {note!r}")
         for key in _ROW_TEXT_KEYS:
             if not isinstance(row[key], str) or not row[key]:
                 raise ValueError(f"{where}: key {key!r}: expected a non-empty string, got {row[key]!r}")
@@ -149,7 +162,9 @@ def write_results(
     clean_rows = []
     for row in rows:
         clean = dict(row)
-        for key in _ROW_NUMBER_KEYS:
+        for key in (*_ROW_NUMBER_KEYS, "tolerance"):
+            if key == "tolerance" and key not in clean:
+                continue
             value = clean.get(key)
             if value is not None and not isinstance(value, (int, float)):
                 value = float(value)  # numpy / torch scalars
@@ -205,7 +220,7 @@ def status_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Flatten records into one row per paper cell: ``paper`` beside ``ours`` for each preset.
 
     Returns a list of dicts with keys ``source`` (reproduction name), ``table``, ``row``,
-    ``column``, ``paper``, ``fast``, ``full``, in first-seen order.
+    ``column``, ``paper``, ``fast``, ``full``, ``tolerance``, ``note``, in first-seen order.
     """
     merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for record in records:
@@ -214,9 +229,12 @@ def status_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             entry = merged.setdefault(
                 key,
                 {"source": key[0], "table": key[1], "row": key[2], "column": key[3],
-                 "paper": None, "fast": None, "full": None},
+                 "paper": None, "fast": None, "full": None, "tolerance": None, "note": None},
             )
             entry[record["preset"]] = row["ours"]
+            for key in _ROW_OPTIONAL_KEYS:
+                if row.get(key) is not None:
+                    entry[key] = row[key]
             if row["paper"] is not None:
                 entry["paper"] = row["paper"]
     return list(merged.values())

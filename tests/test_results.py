@@ -88,7 +88,22 @@ def test_status_table_puts_presets_side_by_side() -> None:
     full = _record(preset="full", rows=[dict(ROW, ours=0.021)])
     (cell,) = results.status_table([fast, full])
     assert cell == {"source": "demo", "table": "Table 1", "row": "S rho=0.01", "column": "e0 l=10",
-                    "paper": 0.022, "fast": 0.03, "full": 0.021}
+                    "paper": 0.022, "fast": 0.03, "full": 0.021, "tolerance": None, "note": None}
     md = results.format_markdown_table([cell], ["row", "paper", "fast"])
     assert md.splitlines()[2] == "| S rho=0.01 | 0.022 | 0.03 |"
     assert "—" in results.format_markdown_table([dict(cell, fast=None)], ["fast"])
+
+
+def test_optional_tolerance_and_note_are_validated_and_carried(tmp_path) -> None:
+    row = dict(ROW, ours=0.021, tolerance=0.002, note="soft-dice-table1")
+    path = results.write_results("demo", [row], preset="full", device="cpu", command="c", directory=tmp_path)
+    (record,) = results.load_results(tmp_path)
+    assert path.stem == "demo"
+    (cell,) = results.status_table([record])
+    assert cell["tolerance"] == 0.002 and cell["note"] == "soft-dice-table1"
+    with pytest.raises(ValueError, match="'tolerance': expected a finite number >= 0"):
+        results.validate_results(_record(rows=[dict(ROW, tolerance=-1.0)]))
+    with pytest.raises(ValueError, match="'note': expected a non-empty string"):
+        results.validate_results(_record(rows=[dict(ROW, note="")]))
+    with pytest.raises(ValueError, match="optionally"):
+        results.validate_results(_record(rows=[dict(ROW, verdict="ok")]))
