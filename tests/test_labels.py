@@ -483,3 +483,54 @@ def test_fuse_raters_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fuse_raters(RATERS, "random", seed=1)
+
+
+# --------------------------------------------------------------------------- sauna_terms (intermediate maps)
+
+
+@PROPS
+@given(masks(), st.sampled_from(WINDOWS))
+def test_sauna_terms_sum_to_transform(mask, window):
+    """The intermediate maps of eqs. 1-4 add up (eq. 5, clipped) to sauna_transform."""
+    from softseg.labels import sauna_terms
+
+    if not mask.any() or mask.all():
+        with pytest.raises(ValueError, match="expected both classes"):
+            sauna_terms(mask, window=window)
+        return
+    terms = sauna_terms(mask, window=window)
+    np.testing.assert_allclose(terms["sauna"], sauna_transform(mask, window=window), atol=2e-6)
+    np.testing.assert_allclose(terms["sauna"], np.clip(terms["boundary"] + terms["thickness_term"], -1, 1))
+    assert ((terms["boundary"] > 0) == mask).all() and (np.abs(terms["boundary"]) <= 1).all()
+    assert (terms["distance"] >= 1).all() and terms["m"] == terms["distance"][mask].max()
+    fg = mask
+    assert (terms["thickness"][fg] >= terms["distance"][fg]).all()          # t >= d on the foreground
+    assert (terms["thickness_term"][fg] >= 0).all() and (terms["thickness_term"][~fg] <= 0).all()
+
+
+def test_sauna_terms_hand_derived_bar():
+    """The 20 x 40 bar-and-line mask above: y^B = d / m, y^T = 1 - t / m on the foreground."""
+    from softseg.labels import sauna_terms
+
+    mask = np.zeros((20, 40), dtype=bool)
+    mask[2:7] = True
+    mask[15] = True
+    terms = sauna_terms(torch.from_numpy(mask))
+    assert terms["m"] == 3.0 and terms["radius"] == 3
+    np.testing.assert_allclose(terms["boundary"][2:7, 5], [1 / 3, 2 / 3, 1, 2 / 3, 1 / 3])
+    np.testing.assert_allclose(terms["thickness_term"][2:7, 5], 0.0)       # thickest vessel: t = m
+    np.testing.assert_allclose(terms["thickness_term"][15, 5], 1 - 1 / 3)  # thin line: t = d = 1
+    assert terms["thickness"][10, 5] == 0 and terms["sauna"][10, 5] == -1  # d = 4 > m: outside C
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((3, 4, 5), dtype=bool), r"expected shape \(H, W\)"),
+    (np.full((3, 4), 0.5), "binary mask"),
+    (np.zeros((3, 4), dtype=bool), "empty mask"),
+    (np.ones((3, 4), dtype=bool), "full mask"),
+])
+def test_sauna_terms_errors(bad, match):
+    from softseg.labels import sauna_terms
+
+    with pytest.raises(ValueError, match=match):
+        sauna_terms(bad)
