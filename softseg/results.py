@@ -20,6 +20,12 @@ status page's verdict: ``tolerance`` (a number ≥ 0: the row *matches* when
 ``|ours - paper| <= tolerance``; the chapter says why that tolerance) and ``note`` (a MyST
 label of the chapter section that explains the comparison, e.g. ``"sauna-training"``). :func:`write_results` is the one
 writer; :func:`validate_results` is what the tests run on every committed file.
+
+Where the files are: ``results/<name>.json`` is a reproduction's committed run — ``full`` where it
+has been run, else the ``fast`` smoke run. A reproduction whose committed run is ``full`` may
+keep a ``fast`` run beside it in ``results/fast/<name>.json`` (``python -m softseg reproduce NAME
+--preset fast --out results/fast``); :func:`load_status_records` reads both, and the status page
+shows the two presets side by side with a verdict (:func:`verdict`).
 """
 
 from __future__ import annotations
@@ -39,7 +45,12 @@ __all__ = [
     "write_results",
     "validate_results",
     "load_results",
+    "load_status_records",
+    "VERDICTS",
+    "verdict",
     "status_table",
+    "status_heading",
+    "verdict_markdown",
     "format_markdown_table",
 ]
 
@@ -216,13 +227,73 @@ def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[s
     return records
 
 
+def load_status_records(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """Every committed run: ``<directory>/*.json`` and ``<directory>/<preset>/*.json``.
+
+    ``directory`` defaults to ``results/``. A file under ``<directory>/<preset>/`` must be of that
+    preset; a reproduction may have at most one run per preset.
+
+    Raises
+    ------
+    ValueError
+        On an invalid file, a file in ``fast/`` or ``full/`` of another preset, or two runs of the
+        same reproduction and preset.
+    """
+    folder = Path(directory) if directory is not None else RESULTS_DIR
+    records = load_results(folder)
+    for preset in PRESETS:
+        for record in load_results(folder / preset):
+            if record["preset"] != preset:
+                raise ValueError(f"{folder / preset / (record['name'] + '.json')}: key 'preset' is "
+                                 f"{record['preset']!r}, expected {preset!r} (the folder's name)")
+            records.append(record)
+    seen: set[tuple[str, str]] = set()
+    for record in records:
+        key = (record["name"], record["preset"])
+        if key in seen:
+            raise ValueError(f"{folder}: two {record['preset']!r} runs of {record['name']!r}; expected one per preset")
+        seen.add(key)
+    return records
+
+
+#: The verdicts of :func:`verdict`, in the order the status page counts them.
+VERDICTS = ("matches", "differs", "not compared", "missing")
+
+
+def verdict(ours: float | None, paper: float | None, tolerance: float | None) -> str:
+    """Compare one of our numbers with the paper's.
+
+    Returns
+    -------
+    str
+        ``"not compared"`` when the paper gives no value or the row sets no tolerance (a
+        comparison is only made where the chapter justifies one); ``"missing"`` when it does but
+        no run produced a number; else ``"matches"`` when :math:`|\\text{ours} - \\text{paper}|
+        \\le \\text{tolerance}` and ``"differs"`` otherwise. The comparison forgives only the
+        floating-point error of the subtraction (``1e-12`` relative to the numbers compared).
+    """
+    if paper is None or tolerance is None:
+        return "not compared"
+    if tolerance < 0 or not math.isfinite(tolerance):
+        raise ValueError(f"tolerance: expected a finite number >= 0, got {tolerance!r}")
+    if ours is None:
+        return "missing"
+    rounding = 1e-12 * max(abs(ours), abs(paper), tolerance)
+    return "matches" if abs(ours - paper) <= tolerance + rounding else "differs"
+
+
 def status_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Flatten records into one row per paper cell: ``paper`` beside ``ours`` for each preset.
 
     Returns a list of dicts with keys ``source`` (reproduction name), ``table``, ``row``,
-    ``column``, ``paper``, ``fast``, ``full``, ``tolerance``, ``note``, in first-seen order.
+    ``column``, ``paper``, ``fast``, ``full``, ``tolerance``, ``note``, ``compared`` and
+    ``verdict``, in first-seen order. The verdict (:func:`verdict`) compares the ``full`` value
+    when there is one, else the ``fast`` value (``compared`` names which), each with the
+    ``tolerance`` of its own run: a tolerance derived from a run's sample size belongs to that run.
+    ``note`` is the first non-null note of the cell's rows.
     """
     merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    tolerances: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for record in records:
         for row in record["rows"]:
             key = (record["name"], row["table"], row["row"], row["column"])
@@ -232,12 +303,39 @@ def status_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                  "paper": None, "fast": None, "full": None, "tolerance": None, "note": None},
             )
             entry[record["preset"]] = row["ours"]
-            for key in _ROW_OPTIONAL_KEYS:
-                if row.get(key) is not None:
-                    entry[key] = row[key]
+            tolerances.setdefault(key, {})[record["preset"]] = row.get("tolerance")
+            if entry["note"] is None and row.get("note") is not None:
+                entry["note"] = row["note"]
             if row["paper"] is not None:
                 entry["paper"] = row["paper"]
-    return list(merged.values())
+    cells = []
+    for key, entry in merged.items():
+        presets = tolerances[key]
+        compared = "full" if entry["full"] is not None else "fast" if entry["fast"] is not None else None
+        if compared is None:  # no number from any run: judge the most complete run that has the row
+            compared = "full" if "full" in presets else "fast"
+        entry["tolerance"] = presets.get(compared)
+        entry["compared"] = compared
+        entry["verdict"] = verdict(entry[compared], entry["paper"], entry["tolerance"])
+        cells.append(entry)
+    return cells
+
+
+def status_heading(source: str, table: str) -> str:
+    """The status page's section title of one table of one reproduction, e.g. ``Table 1 — soft-dice-table1``."""
+    return f"{table} — {source}"
+
+
+def verdict_markdown(cell: Mapping[str, Any], labels: Iterable[str] = ()) -> str:
+    """A cell's verdict as MyST Markdown: a link to the chapter section of its ``note`` when that
+    label is in ``labels`` (the book's labels), else the plain word."""
+    word = cell["verdict"]
+    note = cell.get("note")
+    if word != "not compared" and cell.get("tolerance") is not None:
+        word = f"{word} (±{cell['tolerance']:.2g})"
+    if note and note in set(labels):
+        return f"{{ref}}`{word} <{note}>`"
+    return word
 
 
 def _fmt(value: Any, digits: int) -> str:
