@@ -1,0 +1,170 @@
+"""Tests of :mod:`softseg.margin_theory` (Li, Yu & Zhang: Theorem 1, Corollary 1.1, a 1-D toy).
+
+Expected values are derived here: eq. 12 from solving eq. 11 by hand, eq. 22 through
+:func:`softseg.losses.margin_bound_terms`, eq. 23's ratios and eq. 26's minimum in closed form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from softseg import margin_theory as mt
+from softseg.losses import margin_bound_terms, optimal_margins
+
+HYP = settings(deadline=None, max_examples=30, derandomize=True)
+COUNTS = st.lists(st.floats(10.0, 1e6), min_size=2, max_size=5)
+
+
+@pytest.mark.parametrize("c", [2, 3])
+def test_lagrangian_gives_eq23_ratios_and_eq26_minimum(c):
+    opt = mt.lagrangian_optimum(c)
+    n, a = opt.counts, opt.roots
+    r, big_f, total = opt.symbols["r"], opt.symbols["F"], opt.symbols["S"]
+    for i in range(c):
+        for j in range(c):
+            assert sp.simplify(opt.rho[i] / opt.rho[j] - n[j] * a[i] / (n[i] * a[j])) == 0
+    assert sp.simplify(sum(opt.rho) - total) == 0
+    s = sum(ak / nk for ak, nk in zip(a, n))
+    assert sp.simplify(opt.eps_min - r / c * s**2 / (total / (4 * c * big_f) - s)) == 0
+
+
+@pytest.mark.parametrize("bad, err, match", [(1, ValueError, r"num_classes: expected an integer in \[2, 6\]"),
+                                             (2.0, TypeError, "num_classes"), (True, TypeError, "num_classes")])
+def test_lagrangian_rejects_bad_class_numbers(bad, err, match):
+    with pytest.raises(err, match=match):
+        mt.lagrangian_optimum(bad)
+
+
+@HYP
+@given(COUNTS, st.floats(0.01, 10.0), st.floats(1.1, 10.0))
+def test_corollary_eps_is_eq22_of_margin_bound_terms(counts, v, slack):
+    counts = np.asarray(counts)
+    rho = mt.feasibility_floor(counts) * slack
+    mu = mt.corollary_mu(counts, v)
+    if not np.isfinite(mu).all():
+        return
+    ours = mt.corollary_eps(rho, counts, v=v)
+    ref = margin_bound_terms(counts, (torch.tensor(rho), torch.tensor(mu * rho)), complexity=1.0).eps
+    assert ours == pytest.approx(float(ref), rel=1e-9)
+
+
+def test_corollary_eps_vacuous_below_the_floor_and_batched():
+    counts = np.array([9000.0, 900.0, 100.0])
+    floor = mt.feasibility_floor(counts, complexity=2.0)
+    rho = np.stack([floor * 0.99, floor * 2.0])
+    eps = mt.corollary_eps(rho, counts, complexity=2.0)
+    assert eps.shape == (2,) and math.isinf(eps[0]) and math.isfinite(eps[1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_scipy_minimum_matches_corollary_and_eq26(seed):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(50, 200_000, size=rng.integers(2, 6)).astype(float)
+    total = 3.0 * mt.feasibility_floor(counts).sum()
+    rho, eps = mt.minimize_bound(counts, total, seed=seed)
+    ref = optimal_margins(counts, tau=1.0)[0].numpy()
+    np.testing.assert_allclose(rho, ref / ref.sum() * total, rtol=1e-6)
+    assert eps == pytest.approx(mt.cauchy_schwarz_minimum(counts, total), rel=1e-9)
+    # any other feasible margins with the same sum do no better (eq. 26 is a lower bound)
+    other = mt.feasibility_floor(counts) + rng.dirichlet(np.ones(counts.size), 50) * (total - mt.feasibility_floor(counts).sum())
+    assert (mt.corollary_eps(other, counts) >= eps * (1 - 1e-12)).all()
+
+
+def test_minimize_bound_rejects_infeasible_total():
+    counts = [900.0, 100.0]
+    with pytest.raises(ValueError, match="total: expected a margin sum above"):
+        mt.minimize_bound(counts, 0.5 * mt.feasibility_floor(counts).sum())
+    assert math.isinf(mt.cauchy_schwarz_minimum(counts, 0.5 * mt.feasibility_floor(counts).sum()))
+
+
+@HYP
+@given(st.floats(0.01, 0.5), st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 0.05), st.floats(0.0, 0.05))
+def test_eq12_makes_eq11_an_equality(p_k, f_k0, f_0k, e_k0, e_0k):
+    p_k0, p_0k = f_k0 * p_k, f_0k * (1 - p_k)
+    b = p_k + p_0k
+    if b - e_0k <= 1e-6:
+        return
+    eps_k = mt.exact_eps_k(p_k, p_k0, p_0k, e_k0, e_0k)
+    iou = (p_k - p_k0) / b
+    assert iou == pytest.approx((p_k - (p_k0 - e_k0)) / (p_k + (p_0k - e_0k)) - eps_k, abs=1e-9)
+
+
+def test_eq19_equals_eq12_with_eq18_and_is_below_eq20():
+    rng = np.random.default_rng(0)
+    counts = np.array([80_000.0, 15_000.0, 5_000.0])
+    n, c = counts.sum(), 3
+    p = counts / n
+    r0k = mt.feasibility_floor(counts) * 3
+    rk0 = r0k * rng.uniform(0.5, 2, 3)
+    p_k0, p_0k = p * rng.uniform(0, 0.3, 3), (1 - p) * rng.uniform(0, 0.01, 3)
+    e_k0 = np.sqrt(counts) / n * 4 * c / rk0  # eq. 18 with F = 1
+    e_0k = np.sqrt(n - counts) / n * 4 * c / r0k
+    eq12 = mt.exact_eps_k(p, p_k0, p_0k, e_k0, e_0k)
+    eq19 = mt.eps_k_eq19(p, p_k0, p_0k, counts, r0k, rk0)
+    np.testing.assert_allclose(eq19, eq12, rtol=1e-10)
+    eq20 = margin_bound_terms(counts, (torch.tensor(r0k), torch.tensor(rk0)), complexity=1.0).eps_k.numpy()
+    assert (eq19 <= eq20 + 1e-12).all()
+
+
+@pytest.mark.parametrize("bad, match", [([1.0], "class_counts: expected a 1-D"), ([5.0, 0.0], "counts > 0"),
+                                        ([[1.0, 2.0]], "class_counts"), ([1.0, float("nan")], "counts > 0")])
+def test_counts_checked(bad, match):
+    with pytest.raises(ValueError, match=match):
+        mt.corollary_mu(bad)
+
+
+def test_corollary_mu_infinite_when_v_too_small():
+    mu = mt.corollary_mu([10.0, 10.0], v=1e-6)
+    assert np.isinf(mu).all()
+    with pytest.raises(ValueError, match="v: expected a finite number > 0"):
+        mt.corollary_mu([10.0, 10.0], v=0.0)
+
+
+def test_toy_population_and_boundaries():
+    pop = mt.toy_population(9000.0, 1000.0)
+    torch.testing.assert_close(pop.density.sum(1), pop.counts, rtol=1e-6, atol=0)
+    ce = mt.fit_toy_boundary(pop, loss="ce")[2]
+    cal0 = mt.fit_toy_boundary(pop, rho=0.0)[2]
+    # for C = 2 the calibrated loss at rho = 0 is 2*log2(1 + 2^-lambda): a rescaled logistic loss
+    assert cal0 == pytest.approx(ce, abs=1e-4)
+    # the Bayes boundary of the linear-logistic optimum: log-odds 0 where n0 pdf0 = n1 pdf1
+    assert ce == pytest.approx(math.log(9.0) / 2.0, abs=1e-3)
+    rho = optimal_margins(pop.counts, tau=10.0)
+    assert mt.fit_toy_boundary(pop, rho=rho)[2] > ce  # rho_01 >> rho_00 pushes towards class 1
+    assert mt.fit_toy_boundary(pop, rho=(rho[1], rho[0]))[2] < ce
+    best = mt.iou_optimal_boundary(pop)
+    assert toy_miou(pop, best) >= toy_miou(pop, ce)
+
+
+def toy_miou(pop, b):
+    return float(mt.toy_iou(pop, b).mean())
+
+
+def test_toy_balanced_is_symmetric_and_iou_batched():
+    pop = mt.toy_population(5000.0, 5000.0)
+    assert mt.fit_toy_boundary(pop, loss="ce")[2] == pytest.approx(0.0, abs=1e-6)
+    iou = mt.toy_iou(pop, torch.tensor([-100.0, 0.0, 100.0]))
+    assert iou.shape == (3, 2)
+    torch.testing.assert_close(iou[0], torch.tensor([0.0, 0.5], dtype=torch.float64))  # all predicted class 1
+    # symmetric up to the grid point at x = 0, which counts as class 0
+    assert float(iou[1, 0]) == pytest.approx(float(iou[1, 1]), abs=2e-3)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_major": 0.0}, "n_major"), ({"sigma": -1.0}, "sigma"),
+                                           ({"grid": 2}, "grid: expected an integer >= 3")])
+def test_toy_population_checks(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mt.toy_population(**kwargs)
+
+
+def test_toy_loss_option_checked():
+    pop = mt.toy_population(10.0, 10.0, grid=5)
+    with pytest.raises(ValueError, match="loss: expected one of"):
+        mt.toy_loss(pop, torch.tensor(1.0), torch.tensor(0.0), loss="hinge")
