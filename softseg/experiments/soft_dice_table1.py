@@ -80,6 +80,8 @@ __all__ = [
     "GDResult",
     "soft_dice_logit_gradient",
     "soft_dice_gradient_descent",
+    "TABLE1_NOTE",
+    "table1_tolerance",
     "table1_rows",
     "run",
 ]
@@ -431,9 +433,50 @@ def soft_dice_gradient_descent(
 # --------------------------------------------------------------------------- Table 1
 
 
+#: MyST label of the chapter section that explains how our Table 1 compares with the paper's.
+TABLE1_NOTE = "sd-table1-agreement"
+
+#: Half a unit in the last digit the paper prints (three decimals).
+PAPER_ROUNDING = 0.0005
+
+#: Standard errors of the difference allowed by :func:`table1_tolerance`.
+TOLERANCE_SE = 3.0
+
+
+def table1_tolerance(per_map: torch.Tensor, paper_samples: int) -> float:
+    """How far our mean error may lie from the paper's printed one by chance alone.
+
+    .. math::
+
+        \\text{tol} = 0.0005 + 3\\, s \\sqrt{1/n + 1/n_\\text{paper}},
+
+    with :math:`s` the standard deviation of the error over our :math:`n` maps. Both means are
+    Monte-Carlo estimates over independent random maps (and random initial logits) of the same
+    generator, so their difference has standard error :math:`s\\sqrt{1/n + 1/n_\\text{paper}}`
+    — taking the paper's per-map spread to be ours, since the paper does not print it — and the
+    paper rounds to three decimals (0.0005). Three standard errors: a true agreement is called
+    "differs" with probability about 0.3 % per cell.
+
+    Parameters
+    ----------
+    per_map : torch.Tensor
+        ``(n,)`` errors of one column (e0 or e1 at one l), one per map.
+    paper_samples : int
+        The paper's number of maps for the row (1000 for S, 19 for G).
+    """
+    n = int(per_map.shape[0])
+    check_positive("paper_samples", paper_samples)
+    spread = float(per_map.double().std()) if n > 1 else 0.0
+    return PAPER_ROUNDING + TOLERANCE_SE * spread * math.sqrt(1.0 / max(n, 1) + 1.0 / paper_samples)
+
+
 def table1_rows(row: str, result: GDResult, *, paper: Sequence[float] | None = None,
                 paper_samples: int | None = None) -> list[dict[str, Any]]:
     """Rows of the results format for one Table 1 row: sample count, then mean e0 / e1 per l.
+
+    Rows with a paper value carry ``note`` :data:`TABLE1_NOTE` and, when ``paper_samples`` is
+    known, the Monte-Carlo ``tolerance`` of :func:`table1_tolerance`. The sample count is not
+    compared (it is a choice of the run, not a result).
 
     Parameters
     ----------
@@ -460,10 +503,16 @@ def table1_rows(row: str, result: GDResult, *, paper: Sequence[float] | None = N
     for k, l in enumerate(result.iterations):
         pk = TABLE1_ITERATIONS.index(l) if (paper is not None and l in TABLE1_ITERATIONS) else None
         for name, values, offset in (("e0", e0, 0), ("e1", e1, 1)):
-            rows.append({
+            cell = {
                 "table": "Table 1", "row": row, "column": f"{name} l={l}", "ours": float(values[k]),
                 "paper": None if pk is None else float(paper[2 * pk + offset]),
-            })
+            }
+            if cell["paper"] is not None:
+                cell["note"] = TABLE1_NOTE
+                if paper_samples is not None:
+                    per_map = (result.e0 if name == "e0" else result.e1)[:, k]
+                    cell["tolerance"] = table1_tolerance(per_map, paper_samples)
+            rows.append(cell)
     return rows
 
 
