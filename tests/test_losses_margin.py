@@ -801,3 +801,14 @@ def test_margin_bound_terms_errors(counts, rho, kwargs, exc, match):
 def test_margin_bound_terms_requires_complexity():
     with pytest.raises(TypeError, match="complexity"):
         margin_bound_terms([10, 5], 1.0)  # C(Θ) is symbolic: the caller must choose it
+
+
+def test_reversed_numpy_views_accepted():
+    """NumPy views with negative strides (``a[::-1]``) are accepted as counts and as margins."""
+    counts = np.array([100.0, 900.0])[::-1]
+    rho_0k, rho_k0 = optimal_margins(counts, tau=1.0)
+    torch.testing.assert_close(rho_0k, optimal_margins(np.array([900.0, 100.0]), tau=1.0)[0])
+    scores = torch.randn(1, 2, 3, 3, dtype=torch.float64)
+    labels = torch.randint(0, 2, (1, 3, 3))
+    torch.testing.assert_close(margin_loss(scores, labels, np.array([0.5, 1.0])[::-1]),
+                               margin_loss(scores, labels, torch.tensor([1.0, 0.5], dtype=torch.float64)))

@@ -89,7 +89,7 @@ def _one_margin(name: str, value) -> torch.Tensor:
             raise ValueError(f"{name}: expected a finite margin >= 0, got {value!r}")
         return torch.tensor(v, dtype=torch.float64)
     if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.asarray(value))
+        value = torch.from_numpy(np.ascontiguousarray(value))  # negative strides (a[::-1]) too
     if not isinstance(value, torch.Tensor):
         raise TypeError(
             f"{name}: expected a non-negative number, a (C,) tensor or a pair (rho_0k, rho_k0), "
@@ -247,7 +247,7 @@ def _counts(class_counts) -> torch.Tensor:
         counts = class_counts
     elif isinstance(class_counts, (np.ndarray, list, tuple)):
         try:
-            counts = torch.as_tensor(np.asarray(class_counts, dtype=np.float64))
+            counts = torch.as_tensor(np.ascontiguousarray(class_counts, dtype=np.float64))  # also reversed views
         except (TypeError, ValueError) as err:
             raise TypeError(f"class_counts: expected a 1-D sequence of numbers, got {class_counts!r}") from err
     else:
