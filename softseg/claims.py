@@ -85,7 +85,7 @@ CLAIMS: tuple[Claim, ...] = (
           r"the minimizers of soft-Dice are the sets $\{m > \sup_s \mathcal D_m(s)/2\}$, any value on the boundary (eq. (7))",
           "sd-thm1"),
     Claim("nordstrom2023noisy", "Theorem 2",
-          r"optimal volumes lie in $[\|m\|_1^2, 1]$ and both bounds are sharp (eqs. (8)–(9))", "sd-thm2"),
+          r"optimal volumes lie in $[\lVert m \rVert_1^2, 1]$ and both bounds are sharp (eqs. (8)–(9))", "sd-thm2"),
     Claim("nordstrom2023noisy", "Theorem 3",
           r"thresholding a minimizing sequence at any $a \in (0, 1)$ reaches the optimal Dice (eqs. (10)–(11))",
           "sd-thm3"),

@@ -71,6 +71,9 @@ class _Style(contextlib.AbstractContextManager):
 
         mpl.rcParams.update(self._saved)
 
+    def _ipython_display_(self) -> None:
+        """Show nothing when ``book_style()`` ends a notebook cell."""
+
 
 def book_style(**overrides: Any) -> contextlib.AbstractContextManager:
     """Apply the book's figure style; use as a call or as a context manager.
@@ -95,13 +98,14 @@ def book_style(**overrides: Any) -> contextlib.AbstractContextManager:
 
 
 def status_figure(cells: Iterable[Mapping[str, Any]], *, title: str | None = None):
-    """Ours against the paper's value for every cell that has both, coloured by verdict.
+    """Ours against the paper's value for every compared cell, coloured by verdict.
 
     Parameters
     ----------
     cells : iterable of mappings
-        Rows of :func:`softseg.results.status_table`; cells without a paper value or without
-        a number of ours are left out. The compared preset's value is plotted.
+        Rows of :func:`softseg.results.status_table`. Only cells judged ``"matches"`` or
+        ``"differs"`` are drawn (a cell without a paper value, a number of ours or a justified
+        tolerance is not a comparison); the compared preset's value is plotted.
     title : str, optional
 
     Returns
@@ -115,7 +119,7 @@ def status_figure(cells: Iterable[Mapping[str, Any]], *, title: str | None = Non
     points: dict[str, list[tuple[float, float]]] = {}
     for cell in cells:
         ours = cell.get(cell.get("compared") or "full")
-        if cell.get("paper") is None or ours is None:
+        if cell.get("paper") is None or ours is None or cell.get("verdict") not in ("matches", "differs"):
             continue
         points.setdefault(cell.get("verdict", "not compared"), []).append((float(cell["paper"]), float(ours)))
     fig, ax = plt.subplots(figsize=(4.8, 4.2), layout="constrained")
@@ -124,7 +128,7 @@ def status_figure(cells: Iterable[Mapping[str, Any]], *, title: str | None = Non
     span = hi - lo or 1.0
     tiny = max(min((abs(v) for v in values if v != 0), default=1e-3), 1e-6)
     ax.plot([lo, hi + 0.05 * span], [lo, hi + 0.05 * span], color="#555555", lw=0.8, label="ours = paper")
-    for name in ("matches", "differs", "not compared", "missing"):
+    for name in ("matches", "differs"):
         if name in points:
             x, y = zip(*points[name])
             ax.scatter(x, y, s=16, color=VERDICT_COLOURS[name], label=f"{name} ({len(x)})", zorder=3)

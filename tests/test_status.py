@@ -39,6 +39,7 @@ def test_claims_are_well_formed() -> None:
         assert c.key in claims.PAPERS and f"{{{c.key}," in bib, f"{c.key}: not a key of PAPERS and references.bib"
         assert c.statement and c.item and c.label == c.label.strip()
         assert c.statement.count("$") % 2 == 0, f"{c.paper} {c.item}: unbalanced $ in the statement"
+        assert "|" not in c.statement, f"{c.paper} {c.item}: a | would split the Markdown table (use \\lVert)"
     assert {c.key for c in claims.CLAIMS} == set(claims.PAPERS), "every paper has at least one claim"
 
 
@@ -186,6 +187,7 @@ def test_status_figure(n_cells) -> None:
     cells = [{"paper": 0.1 * i, "full": 0.1 * i + 0.01, "fast": None, "compared": "full",
               "verdict": ("matches", "differs")[i % 2]} for i in range(n_cells)]
     cells.append({"paper": None, "full": 0.3, "fast": None, "compared": "full", "verdict": "not compared"})
+    cells.append({"paper": 1000, "full": 1000, "fast": None, "compared": "full", "verdict": "not compared"})
     fig = plotting.status_figure(cells, title="t")
     try:
         (ax,) = fig.axes
