@@ -337,6 +337,12 @@ class RetinaDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def with_target(self, target: str, target_options: dict | None = None) -> "RetinaDataset":
+        """The same samples and preprocessing with another target kind."""
+        return RetinaDataset(self.samples, self.size, target=target, mean=tuple(self.mean.flatten().tolist()),
+                             std=tuple(self.std.flatten().tolist()), mask_threshold=self.mask_threshold,
+                             target_options=target_options)
+
     def mask(self, index: int) -> torch.Tensor:
         """The resized hard mask ``(size, size)`` (bool) of item ``index``."""
         m = read_mask(self.samples[index].label)
