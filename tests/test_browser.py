@@ -48,8 +48,6 @@ import pytest
 
 from conftest import ROOT, toc_files
 
-pytestmark = pytest.mark.notebook  # builds and executes the book: not in the quick loop
-
 BUILD_DIR = ROOT / "_build"
 SCREENSHOTS = BUILD_DIR / "screenshots"
 STAMP_NAME = ".softseg-run-id"
@@ -129,6 +127,7 @@ def book(browser_available) -> BookBuild:
     return BookBuild(html, run.returncode, log, f"built in {time.perf_counter() - start:.0f} s")
 
 
+@pytest.mark.notebook  # builds and executes the book: not in the quick loop
 def test_book_builds_without_warnings(book: BookBuild) -> None:
     """The build itself: no failing cell, no Sphinx warning (``-W --keep-going``)."""
     if book.returncode != 0:
@@ -265,17 +264,16 @@ def _page_file(html_root: Path, doc: str) -> Path:
 def _open(context, path: Path):
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
-    console_errors: list[str] = []
-    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
     page.goto(path.as_uri(), wait_until="load")
-    return page, console_errors
+    return page
 
 
+@pytest.mark.notebook
 @pytest.mark.parametrize("doc", toc_files(), ids=lambda d: Path(d).name)
 def test_page_renders(doc: str, book: BookBuild, browser) -> None:
     path = _page_file(book.html, doc)
     assert path.is_file(), f"{doc}.md was not rendered to {path} ({book.how}; exit {book.returncode})"
-    page, _ = _open(browser, path)
+    page = _open(browser, path)
     try:
         probe = page.evaluate(PAGE_PROBE, PAGE_TIMEOUT_MS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -300,12 +298,13 @@ def test_page_renders(doc: str, book: BookBuild, browser) -> None:
     assert broken == [], f"{where}: broken internal links:\n" + "\n".join(broken[:20])
 
 
+@pytest.mark.notebook
 def test_status_page_lists_every_table_and_claim(book: BookBuild, browser) -> None:
     from softseg import claims, reproduce, results
 
     path = _page_file(book.html, STATUS_PAGE)
     assert path.is_file(), f"the status page was not rendered ({book.how}; exit {book.returncode})"
-    page, _ = _open(browser, path)
+    page = _open(browser, path)
     try:
         rows = page.evaluate("""() => Array.from(document.querySelectorAll("main table tr")).map(tr => ({
             text: tr.innerText.replace(/\\s+/g, " "),
@@ -320,9 +319,42 @@ def test_status_page_lists_every_table_and_claim(book: BookBuild, browser) -> No
     for source, table in dict.fromkeys((c["source"], c["table"]) for c in results.status_table(results.load_status_records())):
         heading = results.status_heading(source, table)
         assert any(h.startswith(heading) for h in headings), f"no section {heading!r} on the status page: {headings}"
-    for claim in claims.CLAIMS:
+    for claim in claims.CLAIMS + claims.EXPERIMENTS:
         matching = [r for r in rows if claim.item in r["text"] and claim.paper in r["text"]]
-        assert matching, f"claim {claim.paper} {claim.item} is not listed on the status page"
+        assert matching, f"{claim.paper} {claim.item} is not listed on the status page"
         assert any(h.endswith(f"#{claim.label}") for r in matching for h in r["hrefs"]), (
-            f"claim {claim.paper} {claim.item}: no link to its section #{claim.label}")
+            f"{claim.paper} {claim.item}: no link to its section #{claim.label}")
 
+
+
+# --------------------------------------------------------------------------- the link checker itself
+
+
+def test_broken_links_finds_missing_files_and_anchors(tmp_path: Path) -> None:
+    html_root = tmp_path / "html"
+    (html_root / "sub").mkdir(parents=True)
+    (html_root / "index.html").write_text('<section id="top"><a name="old-anchor"></a></section>')
+    (html_root / "sub" / "page.html").write_text("<p id='x'>x</p>")
+    (html_root / "notes.txt").write_text("plain")
+    outside = tmp_path / "outside.html"
+    outside.write_text("<p>outside</p>")
+    base = html_root.as_uri()
+    links = [
+        f"{base}/index.html#top", f"{base}/index.html#old-anchor", f"{base}/sub/page.html", f"{base}/sub/",
+        f"{base}/sub/page.html#x", f"{base}/notes.txt#anything", "https://example.org/#nowhere",
+        f"{base}/index.html#top",  # duplicates are reported once
+        f"{base}/missing.html", f"{base}/sub/page.html#gone", outside.as_uri(),
+    ]
+    broken = broken_links(links, html_root)
+    assert broken == [
+        f"{base}/sub/: no such file",  # a folder without index.html
+        f"{base}/missing.html: no such file",
+        f"{base}/sub/page.html#gone: no element with id 'gone'",
+        f"{outside.as_uri()}: points outside the built book",
+    ]
+
+
+def test_browser_missing_names_the_reason(monkeypatch) -> None:
+    monkeypatch.setenv("SOFTSEG_CHROMIUM", "/nonexistent/chromium")
+    reason = _browser_missing()
+    assert reason is not None and ("chromium" in reason or "playwright" in reason)
