@@ -1,0 +1,144 @@
+"""Tests of :mod:`softseg.experiments.dml_qubiq` (Dice semimetric paper, Sect. 3.2-3.4, Table 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from softseg import reproduce, results
+from softseg.data.raters import SyntheticRaters
+from softseg.experiments import dml_qubiq as dq
+
+TINY = {"size": 16, "n_train": 8, "n_val": 4, "raters": 3, "synthetic": {}, "epochs": 1, "batch_size": 4,
+        "width": 2, "depth": 1, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "labels": ("majority", "mean"), "device": "cpu", "qubiq": {"size": 16, "folds": 2, "max_folds": 2}}
+
+
+def test_training_loss_terms_and_theorem2():
+    sdl, dml = dq.training_loss("CE+SDL"), dq.training_loss("CE+DML")
+    assert sdl.weights == dml.weights == [0.25, 0.75]
+    logits = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    hard = (torch.rand(2, 1, 8, 8) < 0.5).double()
+    soft = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(sdl(logits, hard), dml(logits, hard))  # Theorem 2: equal on hard targets
+    assert not torch.allclose(sdl(logits, soft), dml(logits, soft))
+    # the CE term is the binary cross-entropy with logits; lambda 0 leaves only it
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, soft)
+    torch.testing.assert_close(dq.training_loss("CE+DML", lambda_dice=0.0)(logits, soft), ce)
+
+
+@pytest.mark.parametrize(("args", "kw", "match"), [
+    (("CE+XYZ",), {}, "loss: expected one of"),
+    (("CE+DML",), {"lambda_dice": 1.5}, r"lambda_dice: expected a number in \[0, 1\]"),
+])
+def test_training_loss_errors(args, kw, match):
+    with pytest.raises(ValueError, match=match):
+        dq.training_loss(*args, **kw)
+
+
+def test_evaluate_predictions_ends_of_range():
+    ds = SyntheticRaters(3, size=(12, 16), raters=5)
+    val = ds.stack()
+    perfect = dq.evaluate_predictions(val["majority"], val["majority"], val["mean"])
+    assert perfect["Dice (%)"] == 100.0 and perfect["ECE (%)"] == 0.0
+    at_mean = dq.evaluate_predictions(val["mean"], val["majority"], val["mean"])
+    assert at_mean["L1 to mean (%)"] == 0.0 and at_mean["ECE vs mean (%)"] == pytest.approx(0.0, abs=1e-9)
+    assert at_mean["BDice (%)"] == 100.0  # prediction = soft target at every threshold
+    empty = torch.zeros_like(val["mean"])
+    worst = dq.evaluate_predictions(empty, val["majority"], val["mean"])
+    assert worst["Dice (%)"] == 0.0  # every case has a foreground majority
+
+
+def test_grid_rows_paper_values():
+    grid = [{"label": lab, "loss": loss, **{m: 1.0 for m in dq.METRIC_COLUMNS}}
+            for lab in ("weighted", "bls") for loss in dq.LOSSES]
+    rows = dq.grid_rows(grid, table="T", dataset=None, paper_row="All")
+    assert len(rows) == 4 * len(dq.METRIC_COLUMNS)
+    by_key = {(r["row"], r["column"]): r for r in rows}
+    assert by_key["Weighted", "CE+DML Dice (%)"]["paper"] == 79.85  # Table 2, All, Weighted
+    assert by_key["Weighted", "CE+DML ECE (%)"]["paper"] == 0.29
+    assert by_key["Weighted", "CE+SDL Dice (%)"]["paper"] is None  # Table 6 is not in the paper text
+    assert by_key["BLS", "CE+DML Dice (%)"]["paper"] is None  # BLS is not in Table 2
+    assert by_key["Weighted", "CE+DML L1 to mean (%)"]["paper"] is None
+    assert all(r["note"] == "dml-training" and "tolerance" not in r for r in rows)
+    rows = dq.grid_rows(grid, table="Table 2", dataset="Kidney", paper_row="Kidney")
+    assert {(r["row"], r["column"]): r["paper"] for r in rows}["Kidney: Weighted", "CE+DML BDice (%)"] == 75.67
+
+
+def test_paper_table2_shape():
+    assert set(dq.PAPER_TABLE2) == {"Prostate T1", "Prostate T2", "Brain Growth", "Brain Tumor T1", "Brain Tumor T2",
+                                    "Brain Tumor T3", "Kidney", "All"}
+    for metrics_ in dq.PAPER_TABLE2.values():
+        assert all(len(v) == 5 for v in metrics_.values())
+
+
+def test_run_grid_hard_labels_train_identically():
+    """Theorem 2 in training: with hard targets CE+SDL and CE+DML take the same steps."""
+    val = SyntheticRaters(4, size=16, raters=3, seed=1).stack()
+    grid = dq.run_grid(lambda lab: SyntheticRaters(8, size=16, raters=3, label=lab), val, labels=("majority",),
+                       progress=False, width=2, depth=1, epochs=2, batch_size=4, device="cpu")
+    assert [g["loss"] for g in grid] == list(dq.LOSSES)
+    torch.testing.assert_close(grid[0]["prob"], grid[1]["prob"], atol=1e-4, rtol=0)
+    assert torch.get_num_threads() >= 1
+
+
+def test_run_grid_is_repeatable():
+    val = SyntheticRaters(4, size=16, raters=3, seed=1).stack()
+    kw = dict(labels=("mean",), losses=("CE+DML",), progress=False, width=2, depth=1, epochs=1, batch_size=4,
+              device="cpu")
+    a = dq.run_grid(lambda lab: SyntheticRaters(8, size=16, raters=3, label=lab), val, **kw)
+    b = dq.run_grid(lambda lab: SyntheticRaters(8, size=16, raters=3, label=lab), val, **kw)
+    assert torch.equal(a[0]["prob"], b[0]["prob"])
+
+
+def test_run_grid_rejects_unknown_label():
+    with pytest.raises(ValueError, match="label: expected one of"):
+        dq.run_grid(lambda lab: None, {}, labels=("soft",), progress=False)
+
+
+def test_registered_and_fast_rows_validate(monkeypatch, tmp_path):
+    assert "dml-qubiq" in reproduce.registry()
+    monkeypatch.setitem(dq.PRESETS, "fast", TINY)
+    path = reproduce.run_reproduction("dml-qubiq", preset="fast", out_dir=tmp_path, command="test")
+    record = results.load_results(tmp_path)[0]
+    assert record["name"] == "dml-qubiq" and path.name == "dml-qubiq.json"
+    assert len(record["rows"]) == 2 * 2 * len(dq.METRIC_COLUMNS)
+    assert {r["row"] for r in record["rows"]} == {"Majority", "Uniform"}
+
+
+def test_qubiq_path(monkeypatch, tmp_path):
+    nib = pytest.importorskip("nibabel")
+    for case in ("case01", "case02", "case03", "case04"):
+        d = tmp_path / "kidney" / "Training" / case
+        d.mkdir(parents=True)
+        nib.save(nib.Nifti1Image(np.random.default_rng(0).uniform(0, 1, (20, 18)).astype(np.float32), np.eye(4)),
+                 str(d / "image.nii.gz"))
+        for r in range(3):
+            m = np.zeros((20, 18), np.uint8)
+            m[5:12 + r, 4:10] = 1
+            nib.save(nib.Nifti1Image(m, np.eye(4)), str(d / f"task01_seg{r + 1:02d}.nii.gz"))
+    import softseg.data.qubiq as qubiq
+
+    monkeypatch.setattr(qubiq, "QUBIQ_TASKS", (("Kidney", "kidney", 1),))
+    monkeypatch.setitem(dq.PRESETS, "fast", TINY)
+    rows = dq.run("fast", data=str(tmp_path), progress=False)
+    names = {r["row"] for r in rows}
+    assert names == {"Kidney: Majority", "Kidney: Uniform", "All: Majority", "All: Uniform"}
+    paper = {(r["row"], r["column"]): r["paper"] for r in rows}
+    assert paper["Kidney: Uniform", "CE+DML Dice (%)"] == 71.33 and paper["All: Majority", "CE+DML ECE (%)"] == 0.57
+
+
+def test_run_rejects_unknown_preset():
+    with pytest.raises(ValueError, match="preset: expected one of"):
+        dq.run("medium")
+
+
+def test_committed_results_file():
+    path = Path(__file__).resolve().parent.parent / "results" / "dml-qubiq.json"
+    if not path.exists():
+        pytest.skip("no committed results/dml-qubiq.json")
+    record = [r for r in results.load_results(path.parent) if r["name"] == "dml-qubiq"][0]
+    assert len(record["rows"]) == len(dq.LOSSES) * len(dq.LABEL_COLUMNS) * len(dq.METRIC_COLUMNS)
