@@ -110,8 +110,10 @@ def fuse_target(masks: np.ndarray, kind: LabelKind, *, ls_eps: float = 0.1, bls_
     Examples
     --------
     >>> m = np.array([[[1, 1, 0]], [[1, 0, 0]], [[1, 1, 1]]])
-    >>> fuse_target(m, "mean").round(3).tolist(), fuse_target(m, "ls", ls_eps=0.2).tolist()
-    ([[1.0, 0.667, 0.333]], [[0.8999999761581421, 0.8999999761581421, 0.10000000149011612]])
+    >>> fuse_target(m, "mean")
+    array([[1.        , 0.6666667 , 0.33333334]], dtype=float32)
+    >>> fuse_target(m, "ls", ls_eps=0.2)  # majority (1, 1, 0), smoothed
+    array([[0.9, 0.9, 0.1]], dtype=float32)
     """
     check_option("kind", kind, LABEL_KINDS)
     eps = _check_eps(ls_eps)
