@@ -202,3 +202,13 @@ def test_errors(qubiq_root, tmp_path):
         qubiq.QubiqDataset(root, "prostate", split="val", n_folds=5)
     with pytest.raises(TypeError, match="size: expected an int, a pair"):
         qubiq.QubiqDataset(root, "prostate", size="big")
+
+
+def test_usable_from_training_config(qubiq_root):
+    from softseg.config import build_datasets
+
+    train, val = build_datasets({"name": "softseg.data.qubiq:QubiqDataset", "root": str(qubiq_root["root"]),
+                                 "dataset": "brain-growth", "task": 1, "label": "weighted", "size": 16,
+                                 "n_folds": 3, "train": {"split": "train", "fold": 0},
+                                 "val": {"split": "val", "fold": 0}})
+    assert len(train) == 2 and len(val) == 1 and train[0][0].shape == (1, 16, 16)
