@@ -68,6 +68,15 @@ def test_grid_rows_paper_values():
     assert {(r["row"], r["column"]): r["paper"] for r in rows}["Kidney: Weighted", "CE+DML BDice (%)"] == 75.67
 
 
+def test_paper_all_row_is_mean_of_tasks():
+    """Table 2's "All" row is the unweighted mean of its 7 task rows (to the table's rounding,
+    which truncates: within 0.01), which is how _qubiq forms ours."""
+    tasks = [k for k in dq.PAPER_TABLE2 if k != "All"]
+    for metric, values in dq.PAPER_TABLE2["All"].items():
+        mean = np.mean([dq.PAPER_TABLE2[t][metric] for t in tasks], axis=0)
+        np.testing.assert_allclose(mean, values, rtol=0, atol=0.0101)
+
+
 def test_paper_table2_shape():
     assert set(dq.PAPER_TABLE2) == {"Prostate T1", "Prostate T2", "Brain Growth", "Brain Tumor T1", "Brain Tumor T2",
                                     "Brain Tumor T3", "Kidney", "All"}
