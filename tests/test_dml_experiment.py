@@ -151,3 +151,18 @@ def test_committed_results_file():
         pytest.skip("no committed results/dml-qubiq.json")
     record = [r for r in results.load_results(path.parent) if r["name"] == "dml-qubiq"][0]
     assert len(record["rows"]) == len(dq.LOSSES) * len(dq.LABEL_COLUMNS) * len(dq.METRIC_COLUMNS)
+
+
+def test_agreement_curve():
+    mean = torch.tensor([[0.0, 0.2, 0.2, 1.0], [0.6, 0.6, 1.0, 0.0]])
+    prob = torch.tensor([[0.1, 0.3, 0.1, 0.9], [0.5, 0.7, 1.0, 0.3]])
+    levels, curve = dq.agreement_curve(prob, mean, 5)
+    np.testing.assert_allclose(levels, [0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    np.testing.assert_allclose(curve[[0, 1, 3, 5]], [0.2, 0.2, 0.6, 0.95])
+    assert np.isnan(curve[2]) and np.isnan(curve[4])  # no pixel at 2/5 or 4/5
+    _, on_diagonal = dq.agreement_curve(mean, mean, 5)
+    np.testing.assert_allclose(on_diagonal[[0, 1, 3, 5]], [0, 0.2, 0.6, 1.0])
+    with pytest.raises(ValueError, match="prob and mean: expected equal shapes"):
+        dq.agreement_curve(prob, mean[0], 5)
+    with pytest.raises(ValueError, match="raters: expected an integer >= 1"):
+        dq.agreement_curve(prob, mean, 0)

@@ -63,6 +63,7 @@ __all__ = [
     "training_loss",
     "train_model",
     "evaluate_predictions",
+    "agreement_curve",
     "run_grid",
     "synthetic_grid",
     "grid_rows",
@@ -215,6 +216,49 @@ def evaluate_predictions(prob: torch.Tensor, majority: torch.Tensor, mean: torch
         "ECE vs mean (%)": 100 * metrics.ece(prob, mean),
         "L1 to mean (%)": 100 * float((prob.double() - mean.double()).abs().mean()),
     }
+
+
+def agreement_curve(prob: torch.Tensor, mean: torch.Tensor, raters: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mean predicted probability at each level of rater agreement :math:`k/R`.
+
+    Parameters
+    ----------
+    prob : torch.Tensor
+        Predicted probabilities, any shape, values in [0, 1].
+    mean : torch.Tensor
+        The raters' mean, same shape, values in :math:`\{0, 1/R, \dots, 1\}`.
+    raters : int
+        :math:`R`.
+
+    Returns
+    -------
+    levels : numpy.ndarray
+        :math:`k / R`, :math:`k = 0, \dots, R`.
+    curve : numpy.ndarray
+        Mean of ``prob`` over the pixels whose raters' mean is :math:`k/R` (NaN for an empty level).
+        A prediction calibrated to the soft target lies on the diagonal.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or ``raters < 1``.
+
+    Examples
+    --------
+    >>> m = torch.tensor([0.0, 0.5, 0.5, 1.0])
+    >>> agreement_curve(torch.tensor([0.25, 0.25, 0.75, 1.0]), m, 2)[1].tolist()
+    [0.25, 0.5, 1.0]
+    """
+    if tuple(prob.shape) != tuple(mean.shape):
+        raise ValueError(f"prob and mean: expected equal shapes, got {tuple(prob.shape)} and {tuple(mean.shape)}")
+    if isinstance(raters, bool) or not isinstance(raters, int) or raters < 1:
+        raise ValueError(f"raters: expected an integer >= 1, got {raters!r}")
+    k = torch.round(mean.double() * raters).long().flatten()
+    p = prob.double().flatten()
+    sums = torch.zeros(raters + 1, dtype=torch.float64).index_add_(0, k, p)
+    counts = torch.zeros(raters + 1, dtype=torch.float64).index_add_(0, k, torch.ones_like(p))
+    curve = torch.where(counts > 0, sums / counts.clamp_min(1), torch.full_like(sums, float("nan")))
+    return np.arange(raters + 1) / raters, curve.numpy()
 
 
 def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, torch.Tensor], *,

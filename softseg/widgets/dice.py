@@ -119,8 +119,8 @@ def draw_two_pixel_losses(y1: float = 0.5, y2: float = 0.5, *, n: int = 101, var
         fig.clear()
     axes = fig.subplots(1, 2, sharey=True)
     levels = np.linspace(0.0, 1.0, 21)
-    for ax, key, title in ((axes[0], "sdl", "soft Dice loss (SDL, eq. 1)"),
-                           (axes[1], "dml", f"Dice semimetric loss DML{c['variant']} (eq. 4)")):
+    for ax, key, title in ((axes[0], "sdl", "SDL (eq. 1)"),
+                           (axes[1], "dml", f"DML{c['variant']} (eq. 4)")):
         cs = ax.contourf(c["t"], c["t"], c[key].T, levels=levels, cmap="viridis")
         ax.plot(*c["target"], "o", mfc="none", mec="white", ms=11, mew=2, label="target $y$", clip_on=False, zorder=5)
         ax.plot(*c[f"{key}_argmin"], "x", color="red", ms=11, mew=2.5, label="minimizer", clip_on=False, zorder=6)
