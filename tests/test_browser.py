@@ -101,6 +101,12 @@ class BookBuild:
         self.html, self.returncode, self.log, self.how = html, returncode, log, how
 
 
+def built_in_this_run(html: Path, run_id: str | None) -> bool:
+    """True only when ``html`` holds a book stamped by ``make book`` with this ``make`` run's id."""
+    stamp = html / STAMP_NAME
+    return bool(run_id) and (html / "index.html").is_file() and stamp.is_file() and stamp.read_text().strip() == run_id
+
+
 @pytest.fixture(scope="session")
 def book(browser_available) -> BookBuild:
     explicit = os.environ.get("SOFTSEG_BOOK_HTML")
@@ -112,7 +118,7 @@ def book(browser_available) -> BookBuild:
     html = BUILD_DIR / "html"
     run_id = os.environ.get("SOFTSEG_RUN_ID")
     stamp = html / STAMP_NAME
-    if run_id and stamp.is_file() and stamp.read_text().strip() == run_id:
+    if built_in_this_run(html, run_id):
         return BookBuild(html, 0, "", f"reused: built by `make book` in this run ({run_id})")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     start = time.perf_counter()
@@ -358,3 +364,22 @@ def test_browser_missing_names_the_reason(monkeypatch) -> None:
     monkeypatch.setenv("SOFTSEG_CHROMIUM", "/nonexistent/chromium")
     reason = _browser_missing()
     assert reason is not None and ("chromium" in reason or "playwright" in reason)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "run_id", "index", "expected"),
+    [
+        ("123-4\n", "123-4", True, True),
+        ("123-4\n", "123-5", True, False),  # a build of another make run
+        (None, "123-4", True, False),  # a build without a stamp (plain jupyter-book build)
+        ("123-4\n", None, True, False),  # pytest run outside make: always build
+        ("123-4\n", "", True, False),
+        ("123-4\n", "123-4", False, False),  # stamped but empty
+    ],
+)
+def test_a_build_is_reused_only_from_the_same_make_run(tmp_path: Path, stamp, run_id, index, expected) -> None:
+    if stamp is not None:
+        (tmp_path / STAMP_NAME).write_text(stamp)
+    if index:
+        (tmp_path / "index.html").write_text("<html></html>")
+    assert built_in_this_run(tmp_path, run_id) is expected
