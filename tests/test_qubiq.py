@@ -212,3 +212,20 @@ def test_usable_from_training_config(qubiq_root):
                                  "n_folds": 3, "train": {"split": "train", "fold": 0},
                                  "val": {"split": "val", "fold": 0}})
     assert len(train) == 2 and len(val) == 1 and train[0][0].shape == (1, 16, 16)
+
+
+def test_without_nibabel(monkeypatch, qubiq_root, tmp_path):
+    """softseg must work on a machine with pillow but no nibabel: PNG cases load, NIfTI ones say why not."""
+    import sys
+
+    from PIL import Image
+
+    monkeypatch.setitem(sys.modules, "nibabel", None)  # import nibabel -> ModuleNotFoundError
+    with pytest.raises(ValueError, match="reading NIfTI needs nibabel"):
+        qubiq.load_case(qubiq_root["root"] / "brain-growth" / "Training" / "case01")
+    d = tmp_path / "png" / "kidney" / "Training" / "case01"
+    d.mkdir(parents=True)
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(d / "image.png")
+    Image.fromarray(disk(H, W, 8, 9, 3)).save(d / "task01_seg01.png")  # 0/1 values also work
+    ds = qubiq.QubiqDataset(tmp_path / "png", "kidney", ext=".png", size=None, label="majority")
+    assert ds[0][1].sum() == disk(H, W, 8, 9, 3).sum()

@@ -128,7 +128,7 @@ def _read(path: Path, reverse_axes: bool) -> np.ndarray:
     if name.endswith((".nii", ".nii.gz")):
         try:
             import nibabel as nib
-        except ModuleNotFoundError as err:  # pragma: no cover - depends on the machine
+        except ModuleNotFoundError as err:
             raise ValueError(f"{path}: reading NIfTI needs nibabel (pip install nibabel)") from err
         arr = np.asarray(nib.load(str(path)).dataobj)
         arr = np.squeeze(arr)
