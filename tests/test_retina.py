@@ -240,3 +240,23 @@ def test_make_target_sauna_terms_add_up():
     m[14, 2:22] = True
     b, t, s = (make_target(m, k)[0] for k in ("sauna_boundary", "sauna_thickness", "sauna"))
     torch.testing.assert_close((b + t).clamp(-1, 1), s, atol=2e-6, rtol=0)
+
+
+def test_fives_dataset_factory(fives):
+    ds = retina.fives_dataset(fives, "test", size=16, target="sauna")
+    assert len(ds) == 1 and ds[0][1].shape == (1, 16, 16)
+
+
+def test_fives_training_config_builds(fives):
+    """configs/sauna-fives-unet.yaml with its root pointed at a generated FIVES folder."""
+    from softseg import config
+
+    cfg = config.resolve_config(config.load_config(Path(__file__).parent.parent / "configs" / "sauna-fives-unet.yaml"),
+                                preset="full")
+    cfg["data"]["root"] = str(fives)
+    cfg["data"]["size"] = 16
+    train, val = config.build_datasets(cfg["data"])
+    assert len(train) == 2 and len(val) == 1
+    assert train.target == "sauna" and val.target == "signed"
+    x, y = val[0]
+    assert x.shape == (3, 16, 16) and set(y.unique().tolist()) <= {-1.0, 1.0}

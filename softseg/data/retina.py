@@ -58,6 +58,7 @@ __all__ = [
     "read_mask",
     "make_target",
     "RetinaDataset",
+    "fives_dataset",
 ]
 
 #: Target kinds of :func:`make_target` (and of the datasets that use it).
@@ -353,3 +354,9 @@ class RetinaDataset(Dataset):
         img = _resize(read_image(sample.image), self.size, "bilinear").clamp(0, 1)
         img = (img - self.mean) / self.std
         return img, make_target(self.mask(index), self.target, **self.target_options)
+
+
+def fives_dataset(root, split: str = "train", size: int = 512, target: str = "mask", **kwargs) -> RetinaDataset:
+    """:class:`RetinaDataset` of a FIVES split (for training configs: ``data.name:
+    softseg.data.retina:fives_dataset``, ``root: PATH``); ``kwargs`` go to :class:`RetinaDataset`."""
+    return RetinaDataset(fives_pairs(root, split), size, target=target, **kwargs)

@@ -334,6 +334,16 @@ class SyntheticVesselDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         return synthetic_fundus(self.size, seed=rng, noise=self.noise, contrast=self.contrast)
 
+    def precompute(self, progress: bool = False) -> "SyntheticVesselDataset":
+        """Draw every image and mask now (into the shared cache), e.g. before DataLoader workers
+        fork, so that they inherit the images instead of drawing them again every epoch."""
+        from tqdm import tqdm
+
+        if self.cache:
+            for i in tqdm(range(self.n), desc="synthetic vessels", disable=not progress):
+                self._pair(i)
+        return self
+
     def _pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         pair = self._pairs.get(index)
         if pair is None:
