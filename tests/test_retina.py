@@ -260,3 +260,13 @@ def test_fives_training_config_builds(fives):
     assert train.target == "sauna" and val.target == "signed"
     x, y = val[0]
     assert x.shape == (3, 16, 16) and set(y.unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_dataset_cache_and_precompute(fives):
+    ds = RetinaDataset(fives_pairs(fives, "train"), size=16, target="sauna").precompute(workers=2)
+    assert len(ds._resized) == 2
+    other = ds.with_target("mask")
+    assert other._resized is ds._resized and torch.equal(other.mask(1), ds.mask(1))
+    fresh = RetinaDataset(fives_pairs(fives, "train"), size=16, target="sauna", cache=False)
+    torch.testing.assert_close(fresh[0][0], ds[0][0])
+    assert fresh._resized == {}

@@ -82,3 +82,14 @@ def test_dataset():
         ds[4]
     with pytest.raises(ValueError, match="target"):
         SyntheticVesselDataset(4, 32, target="soft")
+
+
+def test_precompute_threads_give_the_same_images():
+    a = SyntheticVesselDataset(6, 32, seed=4).precompute(workers=3)
+    b = SyntheticVesselDataset(6, 32, seed=4).precompute(workers=1)
+    assert len(a._pairs) == 6
+    for i in range(6):
+        torch.testing.assert_close(a[i][0], b[i][0], rtol=0, atol=0)
+        assert torch.equal(a.mask(i), b.mask(i))
+    view = a.with_target("bls")
+    assert view._pairs is a._pairs and view[0][1].max() < 1.0 + 1e-6

@@ -334,14 +334,19 @@ class SyntheticVesselDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         return synthetic_fundus(self.size, seed=rng, noise=self.noise, contrast=self.contrast)
 
-    def precompute(self, progress: bool = False) -> "SyntheticVesselDataset":
+    def precompute(self, progress: bool = False, workers: int = 1) -> "SyntheticVesselDataset":
         """Draw every image and mask now (into the shared cache), e.g. before DataLoader workers
-        fork, so that they inherit the images instead of drawing them again every epoch."""
+        fork, so that they inherit the images instead of drawing them again every epoch.
+        ``workers > 1`` draws in threads (torch's kernels release the GIL); every image depends
+        only on ``(seed, index)``, so the result does not depend on ``workers``."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
         if self.cache:
-            for i in tqdm(range(self.n), desc="synthetic vessels", disable=not progress):
-                self._pair(i)
+            with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+                list(tqdm(pool.map(self._pair, range(self.n)), total=self.n, desc="synthetic vessels",
+                          disable=not progress))
         return self
 
     def _pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -160,10 +160,11 @@ def build_data(preset: str, target: str = "mask", *, data=None, seed: int = 0,
     if data is None:
         # drawn once, before the DataLoader workers fork (a 512 x 512 image takes about a second)
         progress = preset == "full"
+        workers = 1 if preset == "fast" else 8
         train = vessels.SyntheticVesselDataset(s["n_train"], s["size"], seed=1000 * seed + 1,
-                                               target=target).precompute(progress)
+                                               target=target).precompute(progress, workers)
         test = vessels.SyntheticVesselDataset(s["n_test"], s["size"], seed=1000 * seed + 2,
-                                              target="mask").precompute(progress)
+                                              target="mask").precompute(progress, workers)
         external = {}
         synthetic = True
     else:
@@ -171,8 +172,10 @@ def build_data(preset: str, target: str = "mask", *, data=None, seed: int = 0,
         if not root.is_dir():
             raise ValueError(f"data: expected an existing folder, got {str(root)!r}")
         fives = _fives_root(root)
-        train = retina.RetinaDataset(retina.fives_pairs(fives, "train"), s["size"], target=target)
-        test = retina.RetinaDataset(retina.fives_pairs(fives, "test"), s["size"], target="mask")
+        # resized once (threads), before the DataLoader workers fork
+        progress = preset == "full"
+        train = retina.RetinaDataset(retina.fives_pairs(fives, "train"), s["size"], target=target).precompute(progress)
+        test = retina.RetinaDataset(retina.fives_pairs(fives, "test"), s["size"], target="mask").precompute(progress)
         external = {}
         for name, folder, loader in (("STARE", "STARE", retina.stare_pairs), ("DRIVE", "DRIVE", retina.drive_pairs),
                                      ("CHASEDB1", "CHASEDB1", retina.chase_pairs), ("HRF", "HRF", retina.hrf_pairs)):
