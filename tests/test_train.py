@@ -382,6 +382,10 @@ def test_every_example_config_trains_shrunk(tmp_path, path) -> None:
     """Each example config (its model, loss, targets and optimizer) runs one shrunk epoch; its
     `full` preset resolves and builds."""
     raw = C.load_config(path)
+    if "/path/to/" in path.read_text():
+        # A config for a real data set (a placeholder root the reader sets); its data section is
+        # tested on generated files in that loader's own tests (e.g. tests/test_retina.py).
+        pytest.skip(f"{path.name} reads a real data set (placeholder path)")
     full = C.resolve_config(raw, preset="full")
     C.build_loss(full["loss"])
     train_set, val_set = C.build_datasets(full["data"])
