@@ -95,7 +95,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("wang2023dice", "Sect. 2",
           r"with soft labels SDL is not minimized at $x = y$ (for $y = 0.5$ its minimum is at $x = 1$)",
           "dml-sdl-failure"),
-    Claim("wang2023dice", "Theorem 1", r"$\Delta_{\mathrm{DML},1}$ and $\Delta_{\mathrm{DML},2}$ are semimetrics on $[0, 1]^p$",
+    Claim("wang2023dice", "Proposition 1, Theorem 1",
+          r"the Dice loss is reflexive and positive exactly when the Jaccard loss is; "
+          r"$\Delta_{\mathrm{DML},1}$ and $\Delta_{\mathrm{DML},2}$ are semimetrics on $[0, 1]^p$",
           "dml-thm1-semimetric"),
     Claim("wang2023dice", "Theorem 2",
           r"SDL $=$ DML1 $=$ DML2 when $x$ or $y$ is hard; they differ on some soft pairs", "dml-thm2-equality"),
@@ -125,7 +127,7 @@ CLAIMS: tuple[Claim, ...] = (
 EXPERIMENTS: tuple[Claim, ...] = (
     Claim("nordstrom2023noisy", "Table 1",
           "gradient descent on soft-Dice converges to the Theorem 1 optimum ($e_0$, $e_1$ per iterate)", "sd-table1"),
-    Claim("wang2023dice", "Tables 2–4", "soft labels (averaging, label smoothing, distillation) vs hard labels with DMLs",
+    Claim("wang2023dice", "Table 2", "soft labels (rater averaging, label smoothing) vs hard labels with CE + SDL and CE + DML",
           "dml-training"),
     Claim("dang2024sauna", "Tables 1–2", "retinal vessel segmentation with SAUNA soft labels, GJML and Stable Focal-L1",
           "sauna-training"),
