@@ -111,6 +111,9 @@ def test_run_task_repeatable():
 def test_run_task_needs_three_splits():
     with pytest.raises(ValueError, match="splits: expected keys"):
         mc.run_task({"train": ImbalancedScenes(2, size=8)}, 5, cfg=TINY)
+    splits = {k: ImbalancedScenes(2, size=8) for k in ("train", "val", "test")}
+    with pytest.raises(ValueError, match="settings: expected at least one"):
+        mc.run_task(splits, 5, cfg=TINY, settings=())
 
 
 def test_paper_values_consistent():

@@ -261,6 +261,8 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
     missing = {"train", "val", "test"} - set(splits)
     if missing:
         raise ValueError(f"splits: expected keys 'train', 'val', 'test', missing {sorted(missing)}")
+    if not settings:
+        raise ValueError("settings: expected at least one (tau, nu) pair for the offsets runs, got none")
     dev = select_device(cfg["device"])
     counts = label_counts(splits["train"], num_classes)
     torch.manual_seed(seed)
