@@ -23,6 +23,7 @@ __all__ = [
     "check_finite",
     "check_option",
     "check_positive",
+    "check_int",
     "check_reduction",
     "reduce",
 ]
@@ -106,6 +107,16 @@ def check_positive(name: str, value: Any, *, strict: bool = True) -> float:
     if not np.isfinite(v) or (v <= 0 if strict else v < 0):
         raise ValueError(f"{name}: expected a finite number {'>' if strict else '>='} 0, got {value!r}")
     return v
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """Return ``value`` as a Python ``int`` if it is an integer (``numpy`` integers too; ``bool``
+    is rejected) that is at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def check_reduction(reduction: str) -> str:

@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ._checks import check_option
+from ._checks import check_int, check_option
 
 __all__ = [
     "sauna_transform",
@@ -130,14 +130,6 @@ def _check_eps(eps) -> float:
     if not (0.0 <= e <= 1.0):  # NaN fails
         raise ValueError(f"eps: expected a number in [0, 1], got {eps!r}")
     return e
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- shifted-array kernels
@@ -649,7 +641,7 @@ def boundary_label_smoothing(mask: ArrayLike, eps: float, width: int) -> ArrayLi
     array([[0. , 0. , 0. , 0.1, 0.9, 1. ]], dtype=float32)
     """
     e = _check_eps(eps)
-    r = _check_int("width", width, 1)
+    r = check_int("width", width, 1)
     arr, device = _to_numpy("mask", mask)
     if arr.ndim < 2:
         raise ValueError(f"mask: expected shape (..., H, W) (at least 2 dims), got {tuple(arr.shape)}")

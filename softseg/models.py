@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_option
+from ._checks import check_int, check_option
 
 __all__ = ["UNet", "UNetPlusPlus", "MODELS", "build_model", "count_parameters"]
 
@@ -47,14 +47,6 @@ _UPSAMPLE = ("transpose", "interpolate")
 
 
 # --------------------------------------------------------------------------- building blocks
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-    return value
 
 
 def _layers(spatial_dims: int):
@@ -131,10 +123,10 @@ class _SegmentationNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int, depth: int, spatial_dims: int,
                  norm: str | None, upsample: str, activation: str | None) -> None:
         super().__init__()
-        self.in_channels = _check_int("in_channels", in_channels, 1)
-        self.out_channels = _check_int("out_channels", out_channels, 1)
-        self.width = _check_int("width", width, 1)
-        self.depth = _check_int("depth", depth, 1)
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.out_channels = check_int("out_channels", out_channels, 1)
+        self.width = check_int("width", width, 1)
+        self.depth = check_int("depth", depth, 1)
         self.spatial_dims = check_option("spatial_dims", spatial_dims, (2, 3))
         self.norm = check_option("norm", norm, _NORMS)
         self.upsample = check_option("upsample", upsample, _UPSAMPLE)

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._checks import check_float_tensor, check_option, check_positive
+from ._checks import check_float_tensor, check_int, check_option, check_positive
 
 __all__ = [
     "LOSS_NAMES",
@@ -70,14 +70,6 @@ LOSS_NAMES: tuple[str, ...] = ("DML1", "DML2", "JML1", "JML2", "SDL", "SJL")
 #: metrics (eq. (3), ref. [47]), 3/2 for the Dice semimetric losses (Theorem 1, constant derived in
 #: the module doc). SDL and SJL are not (semi)metrics on [0, 1]^p: no entry.
 TRIANGLE_CONSTANT: dict[str, float] = {"JML1": 1.0, "JML2": 1.0, "DML1": 1.5, "DML2": 1.5}
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-    return value
 
 
 def pair_loss(name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -250,8 +242,8 @@ def adversarial_search(objective: Callable[..., torch.Tensor], k: int, p: int, *
     """
     from tqdm.auto import tqdm
 
-    k, p = _check_int("k", k, 1), _check_int("p", p, 1)
-    restarts, steps = _check_int("restarts", restarts, 1), _check_int("steps", steps, 0)
+    k, p = check_int("k", k, 1), check_int("p", p, 1)
+    restarts, steps = check_int("restarts", restarts, 1), check_int("steps", steps, 0)
     lr = check_positive("lr", lr)
     gen = torch.Generator().manual_seed(int(seed))
     pts = _initial_points(k, restarts, p, gen, dtype).requires_grad_(True)
@@ -391,7 +383,7 @@ def theorem2_residuals(p: int) -> list[Any]:
     """
     import sympy as sp
 
-    p = _check_int("p", p, 1)
+    p = check_int("p", p, 1)
     s, rule = _unit_symbols(p, "s")
     out = []
     for bits in itertools.product((0, 1), repeat=p):

@@ -393,9 +393,9 @@ def test_boundary_label_smoothing_batched_and_kinds():
 def test_boundary_label_smoothing_errors():
     with pytest.raises(ValueError, match=r"width: expected an integer >= 1, got 0"):
         boundary_label_smoothing(np.zeros((3, 3)), 0.1, 0)
-    with pytest.raises(TypeError, match="width: expected an integer, got float"):
+    with pytest.raises(TypeError, match="width: expected an integer >= 1, got float"):
         boundary_label_smoothing(np.zeros((3, 3)), 0.1, 1.5)
-    with pytest.raises(TypeError, match="width: expected an integer, got bool"):
+    with pytest.raises(TypeError, match="width: expected an integer >= 1, got bool"):
         boundary_label_smoothing(np.zeros((3, 3)), 0.1, True)
     with pytest.raises(ValueError, match=r"mask: expected shape \(\.\.\., H, W\)"):
         boundary_label_smoothing(np.zeros(3), 0.1, 1)

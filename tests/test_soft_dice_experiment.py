@@ -263,7 +263,7 @@ def test_random_field_statistics_and_seeding():
     assert torch.equal(a, b) and a.dtype == torch.float32
     assert not torch.equal(a, blobs.synthetic_marginals(0.02, 3, size=32, seed=5))
     assert float(a.min()) >= 0 and float(a.max()) <= 1
-    with pytest.raises(ValueError, match="n: expected an int >= 1"):
+    with pytest.raises(ValueError, match="n: expected an integer >= 1"):
         blobs.synthetic_marginals(0.02, 0)
 
 
@@ -279,7 +279,7 @@ def test_gold_atlas_standin():
     assert torch.equal(again["Penile bulb"], data["Penile bulb"])  # each organ reproducible alone
     with pytest.raises(ValueError, match="organs: expected names from"):
         blobs.gold_atlas_standin(1, organs=["Liver"])
-    with pytest.raises(ValueError, match="scan_slices: expected an int >= 22"):
+    with pytest.raises(ValueError, match="scan_slices: expected an integer >= 22"):
         blobs.gold_atlas_standin(1, scan_slices=10)
 
 

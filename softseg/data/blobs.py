@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_positive
+from .._checks import check_int, check_positive
 
 __all__ = [
     "ball",
@@ -54,14 +54,6 @@ __all__ = [
     "STANDIN_ORGANS",
     "gold_atlas_standin",
 ]
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
-    return value
 
 
 def _axis(size: int) -> torch.Tensor:
@@ -95,7 +87,7 @@ def ball(size: int = 200, *, radius: float = 0.2, center: tuple[float, float] = 
     >>> round(float(m0.mean()), 3)  # pi * 0.2**2 = 0.1257
     0.126
     """
-    size = _check_int("size", size, 1)
+    size = check_int("size", size, 1)
     radius = check_positive("radius", radius)
     a = _axis(size)
     rr, cc = torch.meshgrid(a - center[0], a - center[1], indexing="ij")
@@ -187,8 +179,8 @@ def smooth_random_field(n: int, size: int, *, correlation: float = 0.1, amplitud
     :math:`d = A\\, (g_\\ell * W) / \\|g_\\ell\\|_2`, so that every lattice value is
     :math:`\\mathcal N(0, A^2)`, and interpolated bicubically to the pixels.
     """
-    n = _check_int("n", n, 1)
-    size = _check_int("size", size, 1)
+    n = check_int("n", n, 1)
+    size = check_int("size", size, 1)
     correlation = check_positive("correlation", correlation)
     amplitude = check_positive("amplitude", amplitude, strict=False)
     spacing = correlation / 2.0
@@ -280,7 +272,7 @@ def synthetic_marginals(rho: float, n: int, *, size: int = 200, radius: float = 
     ((3, 64, 64), True)
     """
     rho = check_positive("rho", rho)
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     g = torch.Generator().manual_seed(int(seed))
     blurred = gaussian_blur(ball(size, radius=radius), rho)
     field = smooth_random_field(n, size, correlation=correlation, amplitude=amplitude, generator=g)
@@ -419,16 +411,16 @@ def gold_atlas_standin(n_cases: int = 19, *, n_raters: int = 5, patch: int = 128
     >>> tuple(m.shape), [round(v, 1) for v in m.unique().tolist()]
     ((2, 16, 64, 64), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     """
-    n_cases = _check_int("n_cases", n_cases, 1)
-    n_raters = _check_int("n_raters", n_raters, 1)
-    patch = _check_int("patch", patch, 8)
+    n_cases = check_int("n_cases", n_cases, 1)
+    n_raters = check_int("n_raters", n_raters, 1)
+    patch = check_int("patch", patch, 8)
     names = list(GOLD_ATLAS_ROIS if organs is None else organs)
     unknown = [o for o in names if o not in STANDIN_ORGANS]
     if unknown:
         raise ValueError(f"organs: expected names from {list(GOLD_ATLAS_ROIS)}, got {unknown}")
     if scan_slices is not None:
         deepest = max(STANDIN_ORGANS[o].slices for o in names)
-        scan_slices = _check_int("scan_slices", scan_slices, deepest)
+        scan_slices = check_int("scan_slices", scan_slices, deepest)
     out: dict[str, torch.Tensor] = {}
     for i, name in enumerate(GOLD_ATLAS_ROIS):
         if name not in names:

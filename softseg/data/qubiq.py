@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_option
-from .raters import LabelKind, MultiRaterDataset, _check_count
+from .._checks import check_int, check_option
+from .raters import LabelKind, MultiRaterDataset
 
 __all__ = ["QUBIQ_DATASETS", "QUBIQ_TASKS", "PAPER_TABLE1", "find_cases", "load_case", "case_folds",
            "QubiqDataset"]
@@ -177,7 +177,7 @@ def load_case(case_dir: str | Path, task: int = 1, *, ext: str = ".nii.gz", imag
         files), a file is not a 2-D slice, or masks and image differ in size.
     """
     case_dir = Path(case_dir)
-    task = _check_count("task", task, 1)
+    task = check_int("task", task, 1)
     prefix = rater_prefix.format(task=task)
     image_path = case_dir / f"{image_name}{ext}"
     if not image_path.is_file():
@@ -211,7 +211,7 @@ def load_case(case_dir: str | Path, task: int = 1, *, ext: str = ".nii.gz", imag
 def case_folds(n: int, n_folds: int = 5) -> list[list[int]]:
     """Indices ``0..n-1`` split into ``n_folds`` consecutive folds of ``n // n_folds`` cases, the
     last fold taking the remainder (the authors' split by case index)."""
-    n, n_folds = _check_count("n", n, 1), _check_count("n_folds", n_folds, 1)
+    n, n_folds = check_int("n", n, 1), check_int("n_folds", n_folds, 1)
     if n_folds > n:
         raise ValueError(f"n_folds: expected at most {n} (cases), got {n_folds}")
     m = n // n_folds
@@ -279,12 +279,12 @@ class QubiqDataset(MultiRaterDataset):
             sizes = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
             if not isinstance(sizes, (tuple, list)) or len(sizes) != 2:
                 raise TypeError(f"size: expected an int, a pair (H, W) or None, got {size!r}")
-            size = (_check_count("size", sizes[0], 1), _check_count("size", sizes[1], 1))
+            size = (check_int("size", sizes[0], 1), check_int("size", sizes[1], 1))
         self.size = size
         cases = find_cases(root, dataset, splits=splits, case_prefix=case_prefix)
         if split != "all":
             folds = case_folds(len(cases), n_folds)
-            fold = _check_count("fold", fold, 0)
+            fold = check_int("fold", fold, 0)
             if fold >= n_folds:
                 raise ValueError(f"fold: expected an integer in [0, {n_folds - 1}], got {fold}")
             val = set(folds[fold])
@@ -292,7 +292,7 @@ class QubiqDataset(MultiRaterDataset):
             if not cases:
                 raise ValueError(f"split: expected at least one case in split {split!r} of fold {fold} "
                                  f"of {n_folds}, got none")
-        self.dataset, self.task, self.cases = dataset, _check_count("task", task, 1), cases
+        self.dataset, self.task, self.cases = dataset, check_int("task", task, 1), cases
         self._items = []
         for c in cases:
             image, masks = load_case(c, self.task, ext=ext, image_name=image_name, rater_prefix=rater_prefix,

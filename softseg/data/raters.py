@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_option, check_positive
+from .._checks import check_int, check_option, check_positive
 from ..labels import boundary_label_smoothing, fuse_raters, label_smoothing
 
 __all__ = ["LABEL_KINDS", "HARD_KINDS", "fuse_target", "MultiRaterDataset", "SyntheticRaters"]
@@ -50,14 +50,6 @@ LABEL_KINDS: tuple[str, ...] = ("majority", "random", "mean", "weighted", "ls", 
 HARD_KINDS: tuple[str, ...] = ("majority", "random")
 
 LabelKind = Literal["majority", "random", "mean", "weighted", "ls", "bls"]
-
-
-def _check_count(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-    return int(value)
 
 
 def _check_eps(eps) -> float:
@@ -117,7 +109,7 @@ def fuse_target(masks: np.ndarray, kind: LabelKind, *, ls_eps: float = 0.1, bls_
     """
     check_option("kind", kind, LABEL_KINDS)
     eps = _check_eps(ls_eps)
-    width = _check_count("bls_width", bls_width, 1)
+    width = check_int("bls_width", bls_width, 1)
     if not isinstance(masks, np.ndarray):
         raise TypeError(f"masks: expected a numpy.ndarray of shape (R, H, W), got {type(masks).__name__}")
     if masks.ndim != 3 or 0 in masks.shape:
@@ -158,7 +150,7 @@ class MultiRaterDataset(Dataset):
     def __init__(self, *, label: LabelKind = "mean", ls_eps: float = 0.1, bls_width: int = 2) -> None:
         self.label = check_option("label", label, LABEL_KINDS)
         self.ls_eps = _check_eps(ls_eps)
-        self.bls_width = _check_count("bls_width", bls_width, 1)
+        self.bls_width = check_int("bls_width", bls_width, 1)
 
     def case(self, index: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
         """Image ``(C, H, W)`` float32 and rater masks ``(R, H, W)`` uint8 of item ``index``."""
@@ -248,19 +240,19 @@ class SyntheticRaters(MultiRaterDataset):
                  blur: float = 1.5, noise: float = 0.15, seed: int = 0, ls_eps: float = 0.1,
                  bls_width: int = 2) -> None:
         super().__init__(label=label, ls_eps=ls_eps, bls_width=bls_width)
-        self.n = _check_count("n", n, 1)
+        self.n = check_int("n", n, 1)
         sizes = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
         if not isinstance(sizes, (tuple, list)) or len(sizes) != 2:
             raise TypeError(f"size: expected an int or a pair (H, W), got {size!r}")
-        self.size = (_check_count("size", sizes[0], 8), _check_count("size", sizes[1], 8))
-        self.raters = _check_count("raters", raters, 1)
-        self.max_shapes = _check_count("max_shapes", max_shapes, 1)
+        self.size = (check_int("size", sizes[0], 8), check_int("size", sizes[1], 8))
+        self.raters = check_int("raters", raters, 1)
+        self.max_shapes = check_int("max_shapes", max_shapes, 1)
         self.style = check_positive("style", style, strict=False)
         self.jitter = check_positive("jitter", jitter, strict=False)
         self.wobble = check_positive("wobble", wobble, strict=False)
         self.blur = check_positive("blur", blur)
         self.noise = check_positive("noise", noise, strict=False)
-        self.seed = _check_count("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         R = self.raters
         self.style_bias = self.style * (2 * np.arange(R) / (R - 1) - 1) if R > 1 else np.zeros(1)
         self.in_channels = 1

@@ -21,17 +21,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_positive
+from .._checks import check_int, check_positive
 
 __all__ = ["ImbalancedScenes", "label_counts"]
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-    return int(value)
 
 
 def _check_range_pair(name: str, value, low: float) -> tuple[float, float]:
@@ -95,16 +87,16 @@ class ImbalancedScenes(Dataset):
                  common_blobs: tuple[int, int] = (1, 3), rare_blobs: tuple[int, int] = (0, 2),
                  common_radius: tuple[float, float] = (7.0, 14.0), rare_radius: tuple[float, float] = (1.5, 3.5),
                  noise: float = 0.35, rare_contrast: float = 0.35, channels: int = 3, seed: int = 0) -> None:
-        self.n = _check_int("n", n, 1)
+        self.n = check_int("n", n, 1)
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
             size = (int(size), int(size))
         try:
             h, w = size
         except (TypeError, ValueError) as err:
             raise TypeError(f"size: expected an integer or a pair (H, W), got {size!r}") from err
-        self.size = (_check_int("size[0] (H)", h, 4), _check_int("size[1] (W)", w, 4))
-        self.common = _check_int("common", common, 0)
-        self.rare = _check_int("rare", rare, 0)
+        self.size = (check_int("size[0] (H)", h, 4), check_int("size[1] (W)", w, 4))
+        self.common = check_int("common", common, 0)
+        self.rare = check_int("rare", rare, 0)
         if self.common + self.rare == 0:
             raise ValueError("common and rare: expected at least one foreground class, got 0 and 0")
         cb = _check_range_pair("common_blobs", common_blobs, 0)
@@ -115,8 +107,8 @@ class ImbalancedScenes(Dataset):
         self.rare_radius = _check_range_pair("rare_radius", rare_radius, 0.5)
         self.noise = check_positive("noise", noise, strict=False)
         self.rare_contrast = check_positive("rare_contrast", rare_contrast)
-        self.channels = _check_int("channels", channels, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.channels = check_int("channels", channels, 1)
+        self.seed = check_int("seed", seed, 0)
         self.num_classes = 1 + self.common + self.rare
         self.colours = self._colours()
         items = [self._make(i) for i in range(self.n)]
@@ -193,7 +185,7 @@ def label_counts(data: Dataset | Iterable, num_classes: int) -> torch.Tensor:
     ValueError
         If labels are not integers or fall outside ``[0, C - 1]``.
     """
-    num_classes = _check_int("num_classes", num_classes, 1)
+    num_classes = check_int("num_classes", num_classes, 1)
     if isinstance(data, ImbalancedScenes):
         stacks = [data.labels]  # all items are in memory: one bincount
     elif isinstance(data, Dataset):

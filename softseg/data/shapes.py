@@ -20,20 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_option, check_positive
+from .._checks import check_int, check_option, check_positive
 
 __all__ = ["ShapesDataset", "TARGETS"]
 
 #: Target kinds of :class:`ShapesDataset`.
 TARGETS = ("soft", "hard", "labels", "signed")
-
-
-def _check_count(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
-    return int(value)
 
 
 def _class_colours(classes: int, channels: int) -> np.ndarray:
@@ -103,18 +95,18 @@ class ShapesDataset(Dataset):
     def __init__(self, n: int = 64, *, size: int | tuple[int, int] = 32, in_channels: int = 3,
                  classes: int = 1, target: Literal["soft", "hard", "labels", "signed"] = "soft",
                  max_shapes: int = 3, softness: float = 1.0, noise: float = 0.1, seed: int = 0) -> None:
-        self.n = _check_count("n", n, 1)
+        self.n = check_int("n", n, 1)
         sizes = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
         if not isinstance(sizes, (tuple, list)) or len(sizes) != 2:
             raise TypeError(f"size: expected an int or a pair (H, W), got {size!r}")
-        self.size = (_check_count("size", sizes[0], 4), _check_count("size", sizes[1], 4))
-        self.in_channels = _check_count("in_channels", in_channels, 1)
-        self.classes = _check_count("classes", classes, 1)
+        self.size = (check_int("size", sizes[0], 4), check_int("size", sizes[1], 4))
+        self.in_channels = check_int("in_channels", in_channels, 1)
+        self.classes = check_int("classes", classes, 1)
         self.target = check_option("target", target, TARGETS)
-        self.max_shapes = _check_count("max_shapes", max_shapes, 1)
+        self.max_shapes = check_int("max_shapes", max_shapes, 1)
         self.softness = check_positive("softness", softness)
         self.noise = check_positive("noise", noise, strict=False)
-        self.seed = _check_count("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         self._colours = _class_colours(self.classes, self.in_channels)
 
     def __len__(self) -> int:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_option, check_positive
+from .._checks import check_int, check_option, check_positive
 
 __all__ = [
     "vessel_tree",
@@ -38,14 +38,6 @@ __all__ = [
     "SyntheticVesselDataset",
     "drawn_tree",
 ]
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _rng(seed) -> np.random.Generator:
@@ -83,7 +75,7 @@ def vessel_tree(size: int = 64, *, seed=0, n_trunks: tuple[int, int] = (3, 5), t
     (numpy.ndarray, numpy.ndarray)
         ``segments`` ``(S, 4)`` as ``(x0, y0, x1, y1)`` and ``radii`` ``(S,)``, float64.
     """
-    size = _check_int("size", size, 8)
+    size = check_int("size", size, 8)
     rng = _rng(seed)
     lo, hi = n_trunks
     r0 = max(1.2, 0.012 * size) if trunk_radius is None else check_positive("trunk_radius", trunk_radius)
@@ -164,11 +156,11 @@ def render_segments(segments, radii, shape: tuple[int, int], *, weights=None,
     wts = torch.ones_like(rad) if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float32))
     if wts.shape != rad.shape:
         raise ValueError(f"weights: expected shape ({seg.shape[0]},), got {tuple(wts.shape)}")
-    h, w = (_check_int("shape[0]", shape[0], 1), _check_int("shape[1]", shape[1], 1))
+    h, w = (check_int("shape[0]", shape[0], 1), check_int("shape[1]", shape[1], 1))
     signed = torch.full((h, w), float("inf"))
     profile = torch.zeros(h, w)
     reach = 3.0                                           # exp(-9) ~ 1e-4: the profile is 0 beyond 3 r
-    for start in range(0, seg.shape[0], _check_int("chunk", chunk, 1)):
+    for start in range(0, seg.shape[0], check_int("chunk", chunk, 1)):
         s = seg[start:start + chunk]
         r = rad[start:start + chunk, None]
         wk = wts[start:start + chunk, None]
@@ -203,7 +195,7 @@ def _smooth_field(rng: np.random.Generator, size: int, cells: int = 4) -> torch.
 
 def fundus_background(size: int, *, seed=0, disc_x: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A fundus-like RGB background in [0, 1] ``(3, size, size)`` and its field-of-view mask ``(size, size)``."""
-    size = _check_int("size", size, 8)
+    size = check_int("size", size, 8)
     rng = _rng(seed)
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
                             indexing="ij")
@@ -264,7 +256,7 @@ def drawn_tree(shape: tuple[int, int] = (96, 120)) -> tuple[torch.Tensor, dict[s
     (bool) and ``{name: {"radius", "row", "col"}}`` (``col`` the trunk's column for the trunk),
     so that profiles can be read across each vessel far from the junctions.
     """
-    h, w = (_check_int("shape[0]", shape[0], 48), _check_int("shape[1]", shape[1], 64))
+    h, w = (check_int("shape[0]", shape[0], 48), check_int("shape[1]", shape[1], 64))
     rows = {"wide branch": round(0.16 * h), "medium branch": round(0.47 * h), "thin branch": round(0.78 * h)}
     radii = {"trunk": 4.5, "wide branch": 2.5, "medium branch": 1.5, "thin branch": 0.7}
     segs = [(20.0, 4.0, 20.0, h - 5.0)] + [(20.0, float(r), w - 8.0, float(r)) for r in rows.values()]
@@ -305,9 +297,9 @@ class SyntheticVesselDataset(Dataset):
                  cache: bool = True) -> None:
         from .retina import TARGETS
 
-        self.n = _check_int("n", n, 1)
-        self.size = _check_int("size", size, 8)
-        self.seed = _check_int("seed", seed, 0)
+        self.n = check_int("n", n, 1)
+        self.size = check_int("size", size, 8)
+        self.seed = check_int("seed", seed, 0)
         self.target = check_option("target", target, TARGETS)
         self.noise, self.contrast = noise, contrast
         self.standardize = bool(standardize)
