@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from hypothesis import settings
+
+from softseg.claims import toc_documents
 
 # Property tests draw the same examples on every run (CI failures reproduce locally) and keep
 # no example database in the working tree.
@@ -22,19 +23,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 def toc_files() -> list[str]:
     """Every file named in ``_toc.yml`` (root, chapters and sections), without extension."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    found = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                found.append(entry["file"])
-            walk(entry.get("chapters"))
-            walk(entry.get("sections"))
-
-    walk(toc.get("parts"))
-    walk(toc.get("chapters"))
-    return found
+    return [p.relative_to(ROOT).with_suffix("").as_posix() for p in toc_documents(ROOT)]
 
 
 def toc_notebooks() -> list[Path]:
