@@ -33,6 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._checks import check_option
+from ._io import import_nibabel, natural_key, read_png
 
 __all__ = ["CovidLesionSlices", "SPLITS", "LAYOUTS"]
 
@@ -44,24 +45,9 @@ SPLITS: Mapping[int, Mapping[str, tuple[int, int]]] = {
 LAYOUTS = ("auto", "nifti", "png")
 
 
-def _natural_key(path: Path):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
-
-
-def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        arr = np.asarray(im)
+def _read_grey(path: Path) -> np.ndarray:
+    arr = read_png(path)
     return arr[..., 0] if arr.ndim == 3 else arr
-
-
-def _nibabel():
-    try:
-        import nibabel
-    except ModuleNotFoundError as err:  # pragma: no cover - nibabel is pinned in requirements.txt
-        raise ValueError("layout 'nifti': reading .nii/.nii.gz files needs nibabel (pip install nibabel)") from err
-    return nibabel
 
 
 def _resize(arr: np.ndarray, size: tuple[int, int] | None, *, nearest: bool) -> np.ndarray:
@@ -164,11 +150,11 @@ class CovidLesionSlices(Dataset):
             for case in cases:
                 if not lo <= case_number(case.name) <= hi:
                     continue
-                for img in sorted((p for p in case.iterdir() if p.suffix.lower() == png_suffix), key=_natural_key):
+                for img in sorted((p for p in case.iterdir() if p.suffix.lower() == png_suffix), key=natural_key):
                     lab = ldir / case.name / img.name
                     if not lab.is_file():
                         raise ValueError(f"{img}: expected its label {lab} (same case folder and file name), not found")
-                    if self.lesion_only and not (_read_png(lab) > 0).any():
+                    if self.lesion_only and not (_read_grey(lab) > 0).any():
                         self.skipped.append(str(img))
                         continue
                     self.items.append((img, lab))
@@ -188,8 +174,9 @@ class CovidLesionSlices(Dataset):
                 lab = next((p for p in labs if p.is_file()), None)
                 if lab is None:
                     raise ValueError(f"{img}: expected its label {labs[0]} (or {labs[1].name}), not found")
-                label = np.asarray(_nibabel().load(str(lab)).dataobj)
-                shape = _nibabel().load(str(img)).shape
+                nib = import_nibabel("layout 'nifti'")
+                label = np.asarray(nib.load(str(lab)).dataobj)
+                shape = nib.load(str(img)).shape
                 if tuple(shape) != label.shape:
                     raise ValueError(f"{lab}: expected the image's shape {tuple(shape)}, got {label.shape}")
                 has = (np.moveaxis(label, slice_axis, 0) > 0).reshape(label.shape[slice_axis], -1).any(1)
@@ -208,7 +195,7 @@ class CovidLesionSlices(Dataset):
 
     def _volume(self, img: Path, lab: Path) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is None or self._cache[0] != img:
-            nib = _nibabel()
+            nib = import_nibabel("layout 'nifti'")
             image = np.moveaxis(np.asarray(nib.load(str(img)).dataobj, dtype=np.float32), self.slice_axis, 0)
             label = np.moveaxis(np.asarray(nib.load(str(lab)).dataobj), self.slice_axis, 0)
             self._cache = (img, image, label)
@@ -218,8 +205,8 @@ class CovidLesionSlices(Dataset):
         item = self.items[index]
         if self.layout == "png":
             img, lab = item
-            image = _read_png(img).astype(np.float32) / 255.0
-            label = _read_png(lab) > 0
+            image = _read_grey(img).astype(np.float32) / 255.0
+            label = _read_grey(lab) > 0
             if image.shape != label.shape:
                 raise ValueError(f"{lab}: expected the image's shape {image.shape}, got {label.shape}")
         else:

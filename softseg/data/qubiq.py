@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_option
+from ._io import import_nibabel, natural_key, read_png
 from .raters import LabelKind, MultiRaterDataset
 
 __all__ = ["QUBIQ_DATASETS", "QUBIQ_TASKS", "PAPER_TABLE1", "find_cases", "load_case", "case_folds",
@@ -66,13 +67,6 @@ PAPER_TABLE1: dict[str, dict[str, float]] = {
     "Brain Tumor T2": {"raters": 3, "dice": 68.73}, "Brain Tumor T3": {"raters": 3, "dice": 92.71},
     "Kidney": {"raters": 3, "dice": 97.41},
 }
-
-_NUMBER = re.compile(r"(\d+)")
-
-
-def _natural_key(path: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in _NUMBER.split(path.name)]
-
 
 def find_cases(root: str | Path, dataset: str, *, splits: Sequence[str] = ("Training", "Validation"),
                case_prefix: str = "case") -> list[Path]:
@@ -116,7 +110,7 @@ def find_cases(root: str | Path, dataset: str, *, splits: Sequence[str] = ("Trai
     split_dirs = [base / s for s in splits if (base / s).is_dir()] or [base]
     cases = []
     for d in split_dirs:
-        cases += sorted((p for p in d.iterdir() if p.is_dir() and p.name.startswith(case_prefix)), key=_natural_key)
+        cases += sorted((p for p in d.iterdir() if p.is_dir() and p.name.startswith(case_prefix)), key=natural_key)
     if not cases:
         raise ValueError(f"root {str(root)!r}: expected case folders {layout}, found none in "
                          f"{[str(d) for d in split_dirs]}")
@@ -126,19 +120,11 @@ def find_cases(root: str | Path, dataset: str, *, splits: Sequence[str] = ("Trai
 def _read(path: Path, reverse_axes: bool) -> np.ndarray:
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        try:
-            import nibabel as nib
-        except ModuleNotFoundError as err:
-            raise ValueError(f"{path}: reading NIfTI needs nibabel (pip install nibabel)") from err
-        arr = np.asarray(nib.load(str(path)).dataobj)
+        arr = np.asarray(import_nibabel(str(path)).load(str(path)).dataobj)
         arr = np.squeeze(arr)
         return np.ascontiguousarray(arr.T) if reverse_axes else arr
     if name.endswith(".png"):
-        from PIL import Image
-
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-        arr = np.squeeze(arr)
+        arr = np.squeeze(read_png(path))
         return np.moveaxis(arr, -1, 0) if arr.ndim == 3 else arr  # (H, W, C) -> (C, H, W)
     raise ValueError(f"{path}: expected a .nii, .nii.gz or .png file")
 

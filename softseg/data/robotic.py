@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._checks import check_option
+from ._io import read_png
 
 __all__ = ["EndoVisInstruments", "SPLITS", "TASKS", "TYPE_NAMES", "PART_CODES", "DERIVED_FOLDERS"]
 
@@ -50,13 +51,6 @@ TYPE_NAMES: tuple[str, ...] = ("Bipolar_Forceps", "Prograsp_Forceps", "Large_Nee
 PART_CODES: Mapping[int, int] = {0: 0, 10: 1, 20: 2, 30: 3, 40: 4}
 #: Folders of ``ground_truth/`` written by [MC]'s converter, not instrument masks.
 DERIVED_FOLDERS: tuple[str, ...] = ("binary_labels", "parts_labels", "type_labels")
-
-
-def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im)
 
 
 def _resize(arr: np.ndarray, size: tuple[int, int] | None, *, nearest: bool) -> np.ndarray:
@@ -137,7 +131,8 @@ class EndoVisInstruments(Dataset):
         folders = sorted(p for p in root.glob(dataset_glob) if p.is_dir())
         if datasets is not None:
             wanted = {int(d) for d in datasets}
-            folders = [p for p in folders if re.search(r"(\d+)$", p.name) and int(re.search(r"(\d+)$", p.name).group(1)) in wanted]
+            numbered = ((p, re.search(r"(\d+)$", p.name)) for p in folders)
+            folders = [p for p, m in numbered if m and int(m.group(1)) in wanted]
         if not folders:
             raise ValueError(f"root {str(root)!r}: expected folders {dataset_glob} with the layout {layout}, found none "
                              f"(entries: {sorted(p.name for p in root.iterdir())[:10]})")
@@ -187,11 +182,11 @@ class EndoVisInstruments(Dataset):
         for name, path in masks:
             if any(e in name.lower() for e in self.exclude):
                 continue
-            arr = _read_png(path)
+            arr = read_png(path)
             stack.append(arr[..., 0] if arr.ndim == 3 else arr)
             names.append(name)
         if not stack:
-            first = _read_png(masks[0][1])
+            first = read_png(masks[0][1])
             return np.zeros(first.shape[:2], dtype=np.int64)
         m = np.stack(stack).astype(np.int64)  # (instruments, H, W)
         if self.task == "binary":
@@ -213,7 +208,7 @@ class EndoVisInstruments(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         frame, masks = self.items[index]
-        image = _read_png(frame)
+        image = read_png(frame)
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
         image = _resize(np.ascontiguousarray(image[..., :3]), self.size, nearest=False)
