@@ -606,24 +606,23 @@ class FolderDataset(Dataset):
             arr = np.asarray(im)
         return arr
 
+    @staticmethod
+    def _channels_first(arr: np.ndarray, path: Path) -> np.ndarray:
+        """``(C, H, W)`` float32; PNG pixels scaled to [0, 1] by their bit depth, (H, W, C) moved."""
+        if path.suffix.lower() == ".png":
+            scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+            arr = arr.astype(np.float32) / scale
+            arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+        elif arr.ndim == 2:
+            arr = arr[None]
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         ipath, tpath = self.images[index], self.targets[index]
-        image = self._read(ipath)
-        if ipath.suffix.lower() == ".png":
-            scale = 65535.0 if image.dtype == np.uint16 else 255.0
-            image = image.astype(np.float32) / scale
-            image = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
-        elif image.ndim == 2:
-            image = image[None]
+        image = self._channels_first(self._read(ipath), ipath)
         target = self._read(tpath)
         if self.target == "labels":
             t = torch.from_numpy(np.ascontiguousarray(target).astype(np.int64))
         else:
-            if tpath.suffix.lower() == ".png":
-                scale = 65535.0 if target.dtype == np.uint16 else 255.0
-                target = target.astype(np.float32) / scale
-                target = target[None] if target.ndim == 2 else np.moveaxis(target, -1, 0)
-            elif target.ndim == 2:
-                target = target[None]
-            t = torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32))
-        return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), t
+            t = torch.from_numpy(self._channels_first(target, tpath))
+        return torch.from_numpy(image), t
