@@ -24,6 +24,7 @@ __all__ = [
     "check_option",
     "check_positive",
     "check_int",
+    "check_fraction",
     "check_reduction",
     "reduce",
 ]
@@ -117,6 +118,16 @@ def check_int(name: str, value: Any, low: int) -> int:
     if value < low:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     return int(value)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a real number in ``[0, 1]`` (NaN and ``bool`` rejected)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    v = float(value)
+    if not (0.0 <= v <= 1.0):  # written this way so that NaN fails
+        raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+    return v
 
 
 def check_reduction(reduction: str) -> str:

@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ._checks import check_int, check_option
+from ._checks import check_fraction, check_int, check_option
 
 __all__ = [
     "sauna_transform",
@@ -121,15 +121,6 @@ def _back(out: np.ndarray, device: torch.device | None):
     if device is None:
         return out
     return torch.from_numpy(out).to(device)
-
-
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
-        raise TypeError(f"eps: expected a real number, got {type(eps).__name__}")
-    e = float(eps)
-    if not (0.0 <= e <= 1.0):  # NaN fails
-        raise ValueError(f"eps: expected a number in [0, 1], got {eps!r}")
-    return e
 
 
 # --------------------------------------------------------------------------- shifted-array kernels
@@ -577,7 +568,7 @@ def label_smoothing(mask: ArrayLike, eps: float) -> ArrayLike:
     >>> label_smoothing(np.array([0, 1, 1]), 0.2)
     array([0.1, 0.9, 0.9], dtype=float32)
     """
-    e = _check_eps(eps)
+    e = check_fraction("eps", eps)
     arr, device = _to_numpy("mask", mask)
     lab = _binary("mask", arr)
     out = np.where(lab, np.float32(1.0 - e / 2), np.float32(e / 2)).astype(np.float32, copy=False)
@@ -640,7 +631,7 @@ def boundary_label_smoothing(mask: ArrayLike, eps: float, width: int) -> ArrayLi
     >>> boundary_label_smoothing(m, 0.2, 1)
     array([[0. , 0. , 0. , 0.1, 0.9, 1. ]], dtype=float32)
     """
-    e = _check_eps(eps)
+    e = check_fraction("eps", eps)
     r = check_int("width", width, 1)
     arr, device = _to_numpy("mask", mask)
     if arr.ndim < 2:

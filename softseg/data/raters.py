@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_int, check_option, check_positive
+from .._checks import check_fraction, check_int, check_option, check_positive
 from ..labels import boundary_label_smoothing, fuse_raters, label_smoothing
 
 __all__ = ["LABEL_KINDS", "HARD_KINDS", "fuse_target", "MultiRaterDataset", "SyntheticRaters"]
@@ -50,14 +50,6 @@ LABEL_KINDS: tuple[str, ...] = ("majority", "random", "mean", "weighted", "ls", 
 HARD_KINDS: tuple[str, ...] = ("majority", "random")
 
 LabelKind = Literal["majority", "random", "mean", "weighted", "ls", "bls"]
-
-
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
-        raise TypeError(f"ls_eps: expected a real number in [0, 1], got {type(eps).__name__}")
-    if not 0.0 <= float(eps) <= 1.0:
-        raise ValueError(f"ls_eps: expected a number in [0, 1], got {eps!r}")
-    return float(eps)
 
 
 def fuse_target(masks: np.ndarray, kind: LabelKind, *, ls_eps: float = 0.1, bls_width: int = 2,
@@ -108,7 +100,7 @@ def fuse_target(masks: np.ndarray, kind: LabelKind, *, ls_eps: float = 0.1, bls_
     array([[0.9, 0.9, 0.1]], dtype=float32)
     """
     check_option("kind", kind, LABEL_KINDS)
-    eps = _check_eps(ls_eps)
+    eps = check_fraction("ls_eps", ls_eps)
     width = check_int("bls_width", bls_width, 1)
     if not isinstance(masks, np.ndarray):
         raise TypeError(f"masks: expected a numpy.ndarray of shape (R, H, W), got {type(masks).__name__}")
@@ -149,7 +141,7 @@ class MultiRaterDataset(Dataset):
 
     def __init__(self, *, label: LabelKind = "mean", ls_eps: float = 0.1, bls_width: int = 2) -> None:
         self.label = check_option("label", label, LABEL_KINDS)
-        self.ls_eps = _check_eps(ls_eps)
+        self.ls_eps = check_fraction("ls_eps", ls_eps)
         self.bls_width = check_int("bls_width", bls_width, 1)
 
     def case(self, index: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
