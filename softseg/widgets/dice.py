@@ -148,22 +148,13 @@ def two_pixel_widget(y1: float = 0.5, y2: float = 0.5, *, n: int = 101, variant:
         If ipywidgets is not installed.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+
+    from . import live_figure
 
     two_pixel_losses(y1, y2, n=n, variant=variant)  # validate the start values
-    s1 = widgets.FloatSlider(value=y1, min=0.0, max=1.0, step=0.05, description="$y_1$", continuous_update=False)
-    s2 = widgets.FloatSlider(value=y2, min=0.0, max=1.0, step=0.05, description="$y_2$", continuous_update=False)
-    var = widgets.ToggleButtons(options=[("DML1", 1), ("DML2", 2)], value=variant, description="variant")
-    out = widgets.Output()
-
-    def redraw(*_):
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_two_pixel_losses(s1.value, s2.value, n=n, variant=var.value)
-            plt.show()
-            plt.close(fig)
-
-    for w in (s1, s2, var):
-        w.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([s1, s2, var]), out])
+    controls = {
+        "y1": widgets.FloatSlider(value=y1, min=0.0, max=1.0, step=0.05, description="$y_1$", continuous_update=False),
+        "y2": widgets.FloatSlider(value=y2, min=0.0, max=1.0, step=0.05, description="$y_2$", continuous_update=False),
+        "variant": widgets.ToggleButtons(options=[("DML1", 1), ("DML2", 2)], value=variant, description="variant"),
+    }
+    return live_figure(controls, lambda **values: draw_two_pixel_losses(**values, n=n))

@@ -138,30 +138,24 @@ def margin_widget():
         The sliders above an output area holding the figure.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    from . import live_figure
 
     total = DEFAULTS["n_major"] + DEFAULTS["n_minor"]
-    ratio = widgets.FloatLogSlider(value=DEFAULTS["n_minor"] / DEFAULTS["n_major"], base=10, min=-2.5, max=0,
-                                   step=0.05, description="n₁/n₀")
-    tau = widgets.FloatLogSlider(value=DEFAULTS["tau"], base=10, min=-1, max=2, step=0.05, description="τ")
-    v = widgets.FloatLogSlider(value=DEFAULTS["v"], base=10, min=-2, max=1, step=0.1, description="v")
-    sep = widgets.FloatSlider(value=DEFAULTS["separation"], min=0.5, max=4.0, step=0.1, description="separation")
-    out = widgets.Output()
+    controls = {
+        "ratio": widgets.FloatLogSlider(value=DEFAULTS["n_minor"] / DEFAULTS["n_major"], base=10, min=-2.5, max=0,
+                                        step=0.05, description="n₁/n₀"),
+        "tau": widgets.FloatLogSlider(value=DEFAULTS["tau"], base=10, min=-1, max=2, step=0.05, description="τ"),
+        "v": widgets.FloatLogSlider(value=DEFAULTS["v"], base=10, min=-2, max=1, step=0.1, description="v"),
+        "separation": widgets.FloatSlider(value=DEFAULTS["separation"], min=0.5, max=4.0, step=0.1,
+                                          description="separation"),
+    }
 
-    def update(_=None) -> None:
-        n_minor = total * ratio.value / (1 + ratio.value)
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_toy_margins(n_major=total - n_minor, n_minor=n_minor, tau=tau.value, v=v.value,
-                                   separation=sep.value)
-            display(fig)
-            plt.close(fig)
+    def draw(ratio: float, **rest: float):
+        n_minor = total * ratio / (1 + ratio)
+        return draw_toy_margins(n_major=total - n_minor, n_minor=n_minor, **rest)
 
-    for w in (ratio, tau, v, sep):
-        w.observe(update, names="value")
-    update()
-    return widgets.VBox([widgets.HBox([ratio, tau]), widgets.HBox([v, sep]), out])
+    return live_figure(controls, draw, rows=[["ratio", "tau"], ["v", "separation"]])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -164,24 +164,12 @@ def draw_sauna_losses(y: float = DEFAULTS["y"], y2: float = DEFAULTS["y2"], gamm
 def sauna_losses_widget():
     """Sliders for ``y``, ``y2`` and γ that redraw :func:`draw_sauna_losses` (needs ipywidgets)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+
+    from . import live_figure
 
     sliders = {
         "y": widgets.FloatSlider(value=DEFAULTS["y"], min=-1, max=1, step=0.05, description="target y"),
         "y2": widgets.FloatSlider(value=DEFAULTS["y2"], min=-1, max=1, step=0.05, description="target y2"),
         "gamma": widgets.FloatSlider(value=DEFAULTS["gamma"], min=0.25, max=4, step=0.25, description="γ"),
     }
-    out = widgets.Output()
-
-    def update(_change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_sauna_losses(**{k: s.value for k, s in sliders.items()})
-            display(fig)
-            plt.close(fig)
-
-    for s in sliders.values():
-        s.observe(update, names="value")
-    update()
-    return widgets.VBox([widgets.HBox(list(sliders.values())), out])
+    return live_figure(sliders, draw_sauna_losses)
