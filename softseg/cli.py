@@ -19,8 +19,12 @@ def _available_benchmarks() -> list[str]:
     return sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py")) if BENCHMARKS_DIR.is_dir() else []
 
 
+#: Exit status of ``reproduce`` when its time budget ran out before every training run finished.
+EXIT_BUDGET = 3
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import registry, run_reproduction
+    from .reproduce import BudgetExhausted, registry, run_reproduction
 
     if args.list or not args.name:
         known = registry()
@@ -29,7 +33,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         for rep in known.values():
             print(f"{rep.name:28s} {rep.paper}: {rep.description}")
         return 0
-    path = run_reproduction(args.name, preset=args.preset, data=args.data, seed=args.seed, out_dir=args.out)
+    try:
+        path = run_reproduction(args.name, preset=args.preset, data=args.data, seed=args.seed, out_dir=args.out,
+                                epochs=args.epochs, runs_dir=args.runs_dir, time_budget_min=args.time_budget)
+    except BudgetExhausted as stop:
+        print(f"softseg reproduce: {stop}", file=sys.stderr)
+        return EXIT_BUDGET
     print(f"wrote {path}")
     return 0
 
@@ -73,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--data", default=None, help="path to a real data set, where the reproduction takes one")
     rep.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     rep.add_argument("--out", default=None, help="output folder (default: the repository's results/)")
+    rep.add_argument("--epochs", type=int, default=None,
+                     help="train every network this many epochs instead of the preset's (recorded in the file)")
+    rep.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                     help="start no training run that would end after this many minutes; exit 3, and the same "
+                          "command continues from the finished runs")
+    rep.add_argument("--runs-dir", default=None,
+                     help="folder of the finished training runs (default with --preset full: OUT/runs/NAME)")
     rep.set_defaults(func=_cmd_reproduce)
 
     bench = sub.add_parser("bench", help="run a benchmark script of benchmarks/ (prints ratios)")

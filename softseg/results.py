@@ -14,6 +14,10 @@ One file per reproduction run::
       ]
     }
 
+A run that trained its networks for fewer epochs than its preset says (a GPU lent for less time
+than the paper's schedule needs: ``reproduce NAME --preset full --epochs 20``) also has a
+top-level ``"epochs": 20``; the book shows it beside the preset.
+
 ``paper`` is ``null`` where the paper gives no value; ``ours`` is ``null`` only where a run could
 not produce a number (the status page shows it as missing). Two optional row keys feed the
 status page's verdict: ``tolerance`` (a number ≥ 0: the row *matches* when
@@ -59,6 +63,7 @@ PRESETS = ("fast", "full")
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 _TOP_KEYS = {"name": str, "preset": str, "device": str, "created": str, "command": str, "rows": list}
+_TOP_OPTIONAL_KEYS = ("epochs",)
 _ROW_TEXT_KEYS = ("table", "row", "column")
 _ROW_NUMBER_KEYS = ("ours", "paper")
 _ROW_OPTIONAL_KEYS = ("tolerance", "note")
@@ -90,9 +95,13 @@ def validate_results(record: Mapping[str, Any], *, source: str = "results") -> N
     missing = sorted(set(_TOP_KEYS) - set(record))
     if missing:
         raise ValueError(f"{source}: missing keys {missing}; expected keys {sorted(_TOP_KEYS)}")
-    extra = sorted(set(record) - set(_TOP_KEYS))
+    extra = sorted(set(record) - set(_TOP_KEYS) - set(_TOP_OPTIONAL_KEYS))
     if extra:
-        raise ValueError(f"{source}: unexpected keys {extra}; expected keys {sorted(_TOP_KEYS)}")
+        raise ValueError(f"{source}: unexpected keys {extra}; expected keys {sorted(_TOP_KEYS)} "
+                         f"(optionally {list(_TOP_OPTIONAL_KEYS)})")
+    epochs = record.get("epochs")
+    if "epochs" in record and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"{source}: key 'epochs': expected an integer >= 1, got {epochs!r}")
     for key, kind in _TOP_KEYS.items():
         if not isinstance(record[key], kind):
             raise ValueError(f"{source}: key {key!r}: expected {kind.__name__}, got {type(record[key]).__name__}")
@@ -145,6 +154,7 @@ def write_results(
     command: str,
     directory: str | os.PathLike[str] | None = None,
     created: _dt.datetime | None = None,
+    epochs: int | None = None,
 ) -> Path:
     """Validate and write ``<directory>/<name>.json`` atomically (temp file + rename).
 
@@ -164,6 +174,8 @@ def write_results(
         Defaults to the repository's ``results/``.
     created : datetime, optional
         Defaults to now (UTC).
+    epochs : int, optional
+        The training length when it overrode the preset's (written as ``"epochs"``).
 
     Returns
     -------
@@ -189,6 +201,8 @@ def write_results(
         "command": command,
         "rows": clean_rows,
     }
+    if epochs is not None:
+        record["epochs"] = epochs
     validate_results(record, source=f"write_results({name!r})")
     out_dir = Path(directory) if directory is not None else RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)

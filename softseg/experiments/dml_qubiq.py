@@ -47,11 +47,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import metrics
-from .._checks import check_option
+from .._checks import check_int, check_option
 from ..config import build_loss
 from ..data.raters import LABEL_KINDS, MultiRaterDataset, SyntheticRaters
 from ..models import UNet
-from ..reproduce import register
+from ..reproduce import RunStore, register
 from ..train import predict, train
 
 __all__ = [
@@ -263,7 +263,8 @@ def agreement_curve(prob: torch.Tensor, mean: torch.Tensor, raters: int) -> tupl
 
 def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, torch.Tensor], *,
              labels: Sequence[str] = LABEL_KINDS, losses: Sequence[str] = LOSSES, seed: int = 0,
-             progress: bool = True, **train_kw: Any) -> list[dict[str, Any]]:
+             progress: bool = True, store: RunStore | None = None, key: str = "",
+             **train_kw: Any) -> list[dict[str, Any]]:
     """Train and evaluate every (label kind, loss) pair.
 
     Parameters
@@ -278,6 +279,12 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
         Seed of every run (same initial weights and batch order for all pairs).
     progress : bool
         A tqdm bar over the grid.
+    store : RunStore, optional
+        Each pair's run goes through it (:class:`~softseg.reproduce.RunStore`, run key
+        ``"<key>/<label>/<loss>"``): a stored pair is not trained again, and its entry has the
+        metric columns but no ``prob``.
+    key : str
+        Prefix of the run keys (the QUBIQ task and fold, say).
     **train_kw
         Passed to :func:`train_model`.
 
@@ -285,7 +292,7 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
     -------
     list of dict
         One per pair: ``label``, ``loss``, the :data:`METRIC_COLUMNS` and ``prob`` (the
-        validation probabilities, float32 ``(N, 1, H, W)``).
+        validation probabilities, float32 ``(N, 1, H, W)``; not with a ``store``).
     """
     out = []
     pairs = [(lab, loss) for lab in labels for loss in losses]
@@ -296,11 +303,18 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
     if on_cpu:  # tiny convolutions: one thread is faster and robust to other load on the cores
         torch.set_num_threads(1)
     try:
-        for lab, loss in tqdm(pairs, desc="dml-qubiq grid", disable=not progress, leave=False):
+        def pair_result(lab: str, loss: str) -> dict[str, Any]:
             model = train_model(train_data(lab), loss, seed=seed, **train_kw)
             prob = torch.sigmoid(predict(model, val["image"], batch_size=16, device="cpu" if on_cpu else "auto"))
-            out.append({"label": lab, "loss": loss, **evaluate_predictions(prob, val["majority"], val["mean"]),
-                        "prob": prob})
+            return {**evaluate_predictions(prob, val["majority"], val["mean"]), "prob": prob}
+
+        for lab, loss in tqdm(pairs, desc="dml-qubiq grid", disable=not progress, leave=False):
+            if store is None:
+                res = pair_result(lab, loss)
+            else:
+                res = store.run(f"{key}/{lab}/{loss}".lstrip("/"),
+                                lambda lab=lab, loss=loss: {m: v for m, v in pair_result(lab, loss).items() if m != "prob"})
+            out.append({"label": lab, "loss": loss, **res})
     finally:
         torch.set_num_threads(threads)
     return out
@@ -327,8 +341,8 @@ def grid_rows(grid: Sequence[Mapping[str, Any]], *, table: str, dataset: str | N
     return rows
 
 
-def synthetic_grid(preset: str | Mapping[str, Any] = "fast", seed: int = 0, *,
-                   progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def synthetic_grid(preset: str | Mapping[str, Any] = "fast", seed: int = 0, *, progress: bool = True,
+                   store: RunStore | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The grid of :func:`run_grid` on the synthetic multi-rater stand-in of a preset.
 
     Parameters
@@ -339,6 +353,8 @@ def synthetic_grid(preset: str | Mapping[str, Any] = "fast", seed: int = 0, *,
         Training set ``SyntheticRaters(seed=seed)``, validation set ``seed + 1``; seed of the runs.
     progress : bool
         tqdm bar over the grid.
+    store : RunStore, optional
+        As :func:`run_grid`.
 
     Returns
     -------
@@ -352,13 +368,14 @@ def synthetic_grid(preset: str | Mapping[str, Any] = "fast", seed: int = 0, *,
     common = dict(size=preset["size"], raters=preset["raters"], **preset["synthetic"])
     val = SyntheticRaters(preset["n_val"], seed=seed + 1, **common).stack()
     grid = run_grid(lambda lab: SyntheticRaters(preset["n_train"], label=lab, seed=seed, **common), val,
-                    labels=preset["labels"], seed=seed, progress=progress, width=preset["width"],
+                    labels=preset["labels"], seed=seed, progress=progress, store=store, width=preset["width"],
                     depth=preset["depth"], epochs=preset["epochs"], batch_size=preset["batch_size"],
                     optimizer=preset["optimizer"], device=preset["device"])
     return grid, val
 
 
-def _qubiq(root: str, preset: Mapping[str, Any], seed: int, *, progress: bool) -> list[dict[str, Any]]:
+def _qubiq(root: str, preset: Mapping[str, Any], seed: int, *, progress: bool,
+           store: RunStore | None) -> list[dict[str, Any]]:
     from ..data.qubiq import QUBIQ_TASKS, QubiqDataset
 
     rows, per_task = [], {}
@@ -369,7 +386,7 @@ def _qubiq(root: str, preset: Mapping[str, Any], seed: int, *, progress: bool) -
             val_ds = QubiqDataset(root, dataset, task, split="val", **kw)
             grid = run_grid(lambda lab: QubiqDataset(root, dataset, task, label=lab, split="train", **kw),
                             val_ds.stack(), labels=preset["labels"], seed=seed, progress=progress,
-                            in_channels=val_ds.in_channels, width=preset["width"], depth=preset["depth"],
+                            store=store, key=f"{name}/fold{fold}", in_channels=val_ds.in_channels, width=preset["width"], depth=preset["depth"],
                             epochs=preset["epochs"], batch_size=preset["batch_size"],
                             optimizer=preset["optimizer"], device=preset["device"])
             folds.append((len(val_ds), grid))
@@ -394,8 +411,10 @@ def _qubiq(root: str, preset: Mapping[str, Any], seed: int, *, progress: bool) -
     paper="Wang et al., Dice Semimetric Losses (MICCAI 2023)",
     description="Table 2: CE+SDL vs CE+DML over label kinds (majority, random, uniform/weighted mean, LS, BLS), "
                 "Dice/BDice/ECE; synthetic multi-rater stand-in unless --data gives QUBIQ 2020",
+    trains=True,
 )
-def run(preset: str, *, data: str | None = None, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+def run(preset: str, *, data: str | None = None, seed: int = 0, progress: bool = True, epochs: int | None = None,
+        store: RunStore | None = None) -> list[dict[str, Any]]:
     """The registered reproduction ``dml-qubiq``.
 
     Parameters
@@ -409,6 +428,11 @@ def run(preset: str, *, data: str | None = None, seed: int = 0, progress: bool =
         Seed of the data, the initial weights and the batch order.
     progress : bool
         tqdm bars.
+    epochs : int, optional
+        Replaces the preset's number of epochs.
+    store : RunStore, optional
+        Keeps each (label kind, loss) run, so a time-budgeted ``full`` run continues where it
+        stopped (:class:`~softseg.reproduce.RunStore`).
 
     Returns
     -------
@@ -418,8 +442,12 @@ def run(preset: str, *, data: str | None = None, seed: int = 0, progress: bool =
         stand-in; paper: QUBIQ All)"``, rows = label kinds, the paper's "All" values beside.
     """
     check_option("preset", preset, tuple(PRESETS))
-    cfg = PRESETS[preset]
+    cfg = dict(PRESETS[preset])
+    if epochs is not None:
+        cfg["epochs"] = check_int("epochs", epochs, 1)
+    if store is not None:
+        store.add_to_fingerprint(settings=cfg)
     if data is not None:
-        return _qubiq(str(data), {**cfg, **cfg["qubiq"]}, seed, progress=progress)
-    grid, _ = synthetic_grid(cfg, seed, progress=progress)
+        return _qubiq(str(data), {**cfg, **cfg["qubiq"]}, seed, progress=progress, store=store)
+    grid, _ = synthetic_grid(cfg, seed, progress=progress, store=store)
     return grid_rows(grid, table="Table 2 (synthetic stand-in; paper: QUBIQ All)", dataset=None, paper_row="All")

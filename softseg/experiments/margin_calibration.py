@@ -48,11 +48,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .._checks import check_option
+from .._checks import check_int, check_option
 from ..data.scenes import ImbalancedScenes, label_counts
 from ..losses import CalibratedLogLoss, calibrated_log_loss, optimal_margins
 from ..models import UNet
-from ..reproduce import register
+from ..reproduce import RunStore, register
 from ..train import select_device, train
 
 __all__ = [
@@ -233,7 +233,7 @@ def _train(model: nn.Module, loss: nn.Module, data: Dataset, *, epochs: int, cfg
 
 def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[str, Any], seed: int = 0,
              in_channels: int = 3, settings: Sequence[tuple[float, float]] = TABLE1_SETTINGS,
-             swapped: bool = True, desc: str = "margin-calibration") -> dict[str, Any]:
+             swapped: bool = True, desc: str = "margin-calibration", store: RunStore | None = None) -> dict[str, Any]:
     """Pre-train with CE, fine-tune each method from the same weights, score val and test.
 
     Parameters
@@ -249,6 +249,13 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
         The offsets runs (Table 1).
     swapped : bool
         Also fine-tune with the swapped offsets at the selected (τ, ν).
+    desc : str
+        Label of the progress bar; with a ``store``, the prefix of the run keys.
+    store : RunStore, optional
+        Each fine-tuning run goes through it (:class:`~softseg.reproduce.RunStore`, key
+        ``"<desc>/<run name>"``; its results hold lists where the evaluation had tensors), and the
+        pre-trained weights are kept beside the runs (``"<desc>/pretrain"``): a continued
+        reproduction neither fine-tunes a stored run again nor pre-trains again.
 
     Returns
     -------
@@ -265,30 +272,48 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
         raise ValueError("settings: expected at least one (tau, nu) pair for the offsets runs, got none")
     dev = select_device(cfg["device"])
     counts = label_counts(splits["train"], num_classes)
-    torch.manual_seed(seed)
-    base = UNet(in_channels, num_classes, width=cfg["width"], depth=cfg["depth"], norm=cfg["norm"])
     runs: list[tuple[str, str, float, float]] = [("Cross-entropy", "Cross-entropy", 1.0, 1.0),
                                                  ("Calibrated, no offsets", "Calibrated, no offsets", 1.0, 1.0)]
     runs += [(f"tau={t:g}, nu={v:g}", "Ours (offsets)", t, v) for t, v in settings]
     total = 1 + len(runs) + int(swapped)
     bar = tqdm(total=total, desc=desc, leave=False)
-    _train(base, nn.CrossEntropyLoss(), splits["train"], epochs=cfg["pretrain_epochs"], cfg=cfg, seed=seed,
-           name="pretrain-ce")
-    bar.update()
-    val, test, models = {}, {}, {}
+    pretrained: list[nn.Module] = []  # the CE weights every method starts from, made when first needed
+
+    def base() -> nn.Module:
+        if not pretrained:
+            torch.manual_seed(seed)
+            model = UNet(in_channels, num_classes, width=cfg["width"], depth=cfg["depth"], norm=cfg["norm"])
+            state = store.load_tensors(f"{desc}/pretrain") if store is not None else None
+            if state is not None:
+                model.load_state_dict(state)
+            else:
+                _train(model, nn.CrossEntropyLoss(), splits["train"], epochs=cfg["pretrain_epochs"], cfg=cfg,
+                       seed=seed, name="pretrain-ce")
+                if store is not None:
+                    store.save_tensors(f"{desc}/pretrain", model.state_dict())
+            pretrained.append(model)
+            bar.update()
+        return pretrained[0]
+
+    def finetune(name: str, method: str, tau: float, nu: float) -> dict[str, Any]:
+        loss = make_loss(method, counts, tau=tau, nu=nu)
+        model = _train(copy.deepcopy(base()), loss, splits["train"], epochs=cfg["finetune_epochs"], cfg=cfg,
+                       seed=seed + 1, name=name.replace(" ", "_").replace(",", "").replace("=", ""))
+        val_loss = loss if method != "Cross-entropy" else None
+        return {"val": evaluate_split(model, splits["val"], num_classes, batch_size=cfg["batch_size"], device=dev,
+                                      loss=val_loss),
+                "test": evaluate_split(model, splits["test"], num_classes, batch_size=cfg["batch_size"], device=dev)}
+
+    val, test = {}, {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="optimal_margins: mu_k's denominator", category=RuntimeWarning)
         for name, method, tau, nu in runs + ([("Offsets, sides swapped", "Offsets, sides swapped", 1.0, 1.0)]
                                              if swapped else []):
             if name == "Offsets, sides swapped":
                 tau, nu = selected
-            loss = make_loss(method, counts, tau=tau, nu=nu)
-            model = _train(copy.deepcopy(base), loss, splits["train"], epochs=cfg["finetune_epochs"], cfg=cfg,
-                           seed=seed + 1, name=name.replace(" ", "_").replace(",", "").replace("=", ""))
-            val_loss = loss if method != "Cross-entropy" else None
-            val[name] = evaluate_split(model, splits["val"], num_classes, batch_size=cfg["batch_size"], device=dev,
-                                       loss=val_loss)
-            test[name] = evaluate_split(model, splits["test"], num_classes, batch_size=cfg["batch_size"], device=dev)
+            args = (name, method, tau, nu)
+            result = finetune(*args) if store is None else store.run(f"{desc}/{name}", lambda a=args: finetune(*a))
+            val[name], test[name] = result["val"], result["test"]
             bar.update()
             if name == runs[-1][0]:  # every (tau, nu) done: select on validation mIoU
                 best = max(settings, key=lambda s: val[f"tau={s[0]:g}, nu={s[1]:g}"]["miou"])
@@ -397,15 +422,25 @@ def synthetic_rows(res: Mapping[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the reproduction
 
 
-@register("margin-calibration", paper="Li, Yu & Zhang, Distribution-aware Margin Calibration",
+@register("margin-calibration", paper="Li, Yu & Zhang, Distribution-aware Margin Calibration", trains=True,
           description="CE vs calibrated log-loss without/with distribution-aware offsets: per-class IoU, mIoU "
                       "(Tables 3-4) and the tau/nu sensitivity of Table 1; fast: synthetic imbalanced scenes")
-def run(preset: str, *, data: str | Path | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Run the experiment of a preset and return the result rows (see the module docstring)."""
+def run(preset: str, *, data: str | Path | None = None, seed: int = 0, epochs: int | None = None,
+        store: RunStore | None = None) -> list[dict[str, Any]]:
+    """Run the experiment of a preset and return the result rows (see the module docstring).
+
+    ``epochs`` replaces both the pre-training and the fine-tuning epochs of the preset; ``store``
+    keeps each finished run (:func:`run_task`), so a time-budgeted ``full`` run continues.
+    """
     check_option("preset", preset, tuple(PRESETS))
     cfg = dict(PRESETS[preset])
+    if epochs is not None:
+        cfg["pretrain_epochs"] = cfg["finetune_epochs"] = check_int("epochs", epochs, 1)
+    if store is not None:
+        store.add_to_fingerprint(settings=cfg)
     if data is None:
-        res = run_task(synthetic_splits(cfg, seed), 5, cfg=cfg, seed=seed, desc=f"margin-calibration ({preset})")
+        res = run_task(synthetic_splits(cfg, seed), 5, cfg=cfg, seed=seed, desc=f"margin-calibration ({preset})",
+                       store=store)
         return synthetic_rows(res)
     if preset == "fast":
         raise ValueError("data: the fast preset runs on the synthetic scenes; pass --preset full with --data")
@@ -418,7 +453,7 @@ def run(preset: str, *, data: str | Path | None = None, seed: int = 0) -> list[d
             splits = {s: EndoVisInstruments(found["robotic"], split=s, task=task, size=FULL_DATA_SIZES["robotic"])
                       for s in ("train", "val", "test")}
             res = run_task(splits, classes, cfg=cfg, seed=seed, settings=TABLE1_SETTINGS if task == "parts" else
-                           ((1.0, 1.0), (10.0, 1.0)), desc=f"robotic {task}")
+                           ((1.0, 1.0), (10.0, 1.0)), desc=f"robotic {task}", store=store)
             if task == "binary":
                 rows += _comparison_rows(res, "Table 3", "Binary ", "IoU", PAPER_TABLE3, note="margin-training")
             else:
@@ -435,7 +470,7 @@ def run(preset: str, *, data: str | Path | None = None, seed: int = 0) -> list[d
                       for s in ("train", "val", "test")}
             res = run_task(splits, 2, cfg=cfg, seed=seed, in_channels=1,
                            settings=TABLE1_SETTINGS if part == 1 else ((1.0, 1.0), (10.0, 1.0)),
-                           desc=f"covid part {part}")
+                           desc=f"covid part {part}", store=store)
             if part == 1:
                 rows += _table1_rows(res, "COVID-19", "IoU", note="margin-tau")
             rows += _comparison_rows(res, "Table 2", f"Part {part} ", "IoU", PAPER_TABLE2, note="margin-training")

@@ -57,8 +57,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import metrics as _metrics
-from .._checks import check_option
-from ..reproduce import register
+from .._checks import check_int, check_option
+from ..reproduce import RunStore, register
 
 __all__ = ["METHODS", "TABLE1_METHODS", "ABLATIONS", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3_DELTA",
            "preset_settings", "build_data", "train_method", "evaluate_method", "run_grid", "run"]
@@ -255,12 +255,15 @@ def evaluate_method(model, test: Dataset, *, batch_size: int = 4, device: str = 
 
 def run_grid(preset: str = "fast", *, data=None, seed: int = 0, methods: Sequence[str] | None = None,
              settings: Mapping[str, Any] | None = None, progress: bool | None = None,
-             datasets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             datasets: Mapping[str, Any] | None = None, store: RunStore | None = None) -> dict[str, Any]:
     """Train and evaluate every method; returns ``{"rows", "results", "settings", "synthetic"}``.
 
     ``results[method]`` holds the evaluation of :func:`evaluate_method` plus ``train_s`` and,
     with real data, ``external`` IoUs. ``datasets``: the output of :func:`build_data` for the
-    same ``preset``/``data``/``seed``/``settings``, to reuse images already drawn.
+    same ``preset``/``data``/``seed``/``settings``, to reuse images already drawn. ``store``: a
+    :class:`~softseg.reproduce.RunStore` through which each method's run goes (one run per
+    method); its results keep only the numbers the rows need (``means``, ``images_per_s``,
+    ``train_s``, ``external``), and the data are drawn only if some run is not stored yet.
     """
     s = dict(preset_settings(preset) if settings is None else settings)
     methods = list(TABLE1_METHODS + ABLATIONS) if methods is None else list(methods)
@@ -271,25 +274,32 @@ def run_grid(preset: str = "fast", *, data=None, seed: int = 0, methods: Sequenc
     old_threads = torch.get_num_threads()
     if s.get("threads"):
         torch.set_num_threads(int(s["threads"]))
-    try:
-        shared = datasets if datasets is not None else build_data(preset, data=data, seed=seed, settings=s)
-        _train_all(methods, preset, seed, s, shared, progress, results)
-    finally:
-        torch.set_num_threads(old_threads)
-    return {"rows": rows_from_results(results, synthetic=synthetic), "results": results, "settings": s,
-            "synthetic": synthetic}
+    shared: dict[str, Any] = dict(datasets) if datasets is not None else {}
 
-
-def _train_all(methods, preset, seed, s, shared, progress, results) -> None:
-    for m in methods:
+    def method_result(m: str, summary_only: bool) -> dict[str, Any]:
+        if not shared:  # drawn (or read) once, at the first run that is not stored
+            shared.update(build_data(preset, data=data, seed=seed, settings=s))
         t0 = time.perf_counter()
-        model, summary, ds = train_method(m, preset, seed=seed, settings=s, datasets=shared, progress=progress)
+        model, _, ds = train_method(m, preset, seed=seed, settings=s, datasets=shared, progress=progress)
         train_s = time.perf_counter() - t0
         ev = evaluate_method(model, ds["test"], device=s["device"])
         ev["train_s"] = train_s
         ev["external"] = {name: evaluate_method(model, ext, device=s["device"])["means"]["IoU"]
                           for name, ext in ds["external"].items()}
-        results[m] = ev
+        if summary_only:
+            return {k: ev[k] for k in ("means", "images_per_s", "train_s", "external")}
+        return ev
+
+    try:
+        for m in methods:
+            if store is None:
+                results[m] = method_result(m, summary_only=False)
+            else:
+                results[m] = store.run(m, lambda m=m: method_result(m, summary_only=True))
+    finally:
+        torch.set_num_threads(old_threads)
+    return {"rows": rows_from_results(results, synthetic=synthetic), "results": results, "settings": s,
+            "synthetic": synthetic}
 
 
 def rows_from_results(results: Mapping[str, Any], *, synthetic: bool) -> list[dict[str, Any]]:
@@ -327,7 +337,18 @@ def rows_from_results(results: Mapping[str, Any], *, synthetic: bool) -> list[di
     paper="Dang, Nguyen & Tiulpin, Image-level Regression for Uncertainty-aware Retinal Image Segmentation",
     description="Tables 1 and 3: UNet with SAUNA targets + GJML + Stable Focal-L1 vs hard labels (BCE + Dice), "
                 "LS and BLS (JML), and the ablations; synthetic vessels unless --data gives FIVES",
+    trains=True,
 )
-def run(preset: str, *, data=None, seed: int = 0) -> list[dict[str, Any]]:
-    """Rows of Tables 1 (and 2 with external data) and 3; see the module docstring."""
-    return run_grid(preset, data=data, seed=seed, progress=preset == "full")["rows"]
+def run(preset: str, *, data=None, seed: int = 0, epochs: int | None = None,
+        store: RunStore | None = None) -> list[dict[str, Any]]:
+    """Rows of Tables 1 (and 2 with external data) and 3; see the module docstring.
+
+    ``epochs`` replaces the preset's training length; ``store`` keeps each method's finished run
+    (:class:`~softseg.reproduce.RunStore`), so a time-budgeted ``full`` run continues where it stopped.
+    """
+    s = preset_settings(preset)
+    if epochs is not None:
+        s["epochs"] = check_int("epochs", epochs, 1)
+    if store is not None:
+        store.add_to_fingerprint(settings=s)
+    return run_grid(preset, data=data, seed=seed, settings=s, progress=preset == "full", store=store)["rows"]
