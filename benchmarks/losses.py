@@ -15,6 +15,13 @@ The losses are run round-robin (one repeat of each in turn, so that background l
 of them alike) and the median of ``--repeats`` runs after ``--warmup`` runs is reported. The
 script prints and never asserts. Run ``python benchmarks/losses.py --help`` for the options.
 
+What the argument checks cost: every loss is also timed with the value-range check
+(:func:`softseg._checks.check_range`, one ``aminmax`` pass and one device-to-host copy per checked
+tensor) replaced by a no-op — the ``x unchecked`` column is checked / unchecked time. With
+``--device cuda`` the ``syncs`` column counts the host synchronisations of one forward + backward
+(``torch.cuda.set_sync_debug_mode("warn")``): the price of raising a clear ``ValueError`` instead
+of training on NaN.
+
 Each loss is called with the first input recipe it accepts (probabilities in [0, 1] and a soft
 target; logits and a soft one-hot target; values in [-1, 1]; logits and integer labels);
 required extra arguments are filled from ``EXTRA_ARGS``; a loss that accepts none is listed as
@@ -24,6 +31,7 @@ skipped with the reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import os
@@ -31,6 +39,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -48,7 +57,7 @@ MONAI_HINT = ("monai not importable: MONAI's DiceLoss(soft_label=True) column le
               "&& PYTHONPATH=/tmp/monai_pkg python benchmarks/losses.py")
 
 
-def recipes(shape: tuple[int, ...], seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def recipes(shape: tuple[int, ...], seed: int, device: str = "cpu") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Input pairs (prediction, target) tried in this order; predictions get requires_grad."""
     g = torch.Generator().manual_seed(seed)
     n, c, *spatial = shape
@@ -57,12 +66,43 @@ def recipes(shape: tuple[int, ...], seed: int) -> dict[str, tuple[torch.Tensor, 
     logits = torch.randn(shape, generator=g)
     onehot_soft = torch.softmax(2 * torch.randn(shape, generator=g), dim=1)
     labels = torch.randint(0, c, (n, *spatial), generator=g)
-    return {
+    pairs = {
         "probabilities, soft target": (prob, soft),
         "logits, soft one-hot target": (logits, onehot_soft),
         "values in [-1, 1]": (2 * prob - 1, 2 * soft - 1),
         "logits, integer labels": (logits, labels),
     }
+    return {k: (x.to(device), y.to(device)) for k, (x, y) in pairs.items()}
+
+
+@contextlib.contextmanager
+def range_checks_off():
+    """Replace ``check_range`` by a no-op wherever the loss modules call it."""
+    modules = [importlib.import_module("softseg._checks")]
+    for sub in SUBMODULES:
+        with contextlib.suppress(Exception):
+            modules.append(importlib.import_module(f"softseg.losses.{sub}"))
+    saved = [(m, m.check_range) for m in modules if hasattr(m, "check_range")]
+    try:
+        for m, _ in saved:
+            m.check_range = lambda *args, **kwargs: None
+        yield
+    finally:
+        for m, fn in saved:
+            m.check_range = fn
+
+
+def count_syncs(call) -> int:
+    """Host synchronisations of one ``call()`` on CUDA (warnings of the sync debug mode)."""
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            call()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def discover_losses() -> tuple[dict[str, object], list[str]]:
@@ -123,11 +163,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch.set_num_threads (default: the CPUs this process may use)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     shape = tuple(args.shape)
-    inputs = recipes(shape, args.seed)
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    inputs = recipes(shape, args.seed, args.device)
     prob, soft = inputs["probabilities, soft target"]
 
     calls, notes = {}, []
@@ -161,26 +204,42 @@ def main(argv: list[str] | None = None) -> None:
         else:
             calls[name] = (call, info)
 
+    def timed(call) -> float:
+        sync()
+        t0 = time.perf_counter()
+        call()
+        sync()
+        return time.perf_counter() - t0
+
     times = {name: [] for name in calls}
+    unchecked = {name: [] for name in calls}
     for r in range(args.warmup + args.repeats):
         for name, (call, _) in calls.items():
-            t0 = time.perf_counter()
-            call()
+            t = timed(call)
+            with range_checks_off():
+                t_off = timed(call)
             if r >= args.warmup:
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(t)
+                unchecked[name].append(t_off)
     med = {name: statistics.median(ts) for name, ts in times.items()}
+    med_off = {name: statistics.median(ts) for name, ts in unchecked.items()}
+    syncs = {name: count_syncs(call) for name, (call, _) in calls.items()} if cuda else {}
     t_bce = med["baseline: F.binary_cross_entropy"]
     t_monai = med.get("baseline: monai DiceLoss(soft_label=True)")
 
-    print(f"softseg loss benchmark: forward + backward, shape {shape}, float32, CPU")
+    where = f"CUDA ({torch.cuda.get_device_name()})" if cuda else "CPU"
+    print(f"softseg loss benchmark: forward + backward, shape {shape}, float32, {where}")
     print(f"torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or platform.machine()}, "
           f"median of {args.repeats} after {args.warmup} warm-up, load average {os.getloadavg()[0]:.2f}")
-    head = f"{'loss':48s} {'median ms':>10s} {'x BCE':>7s} {'x MONAI':>8s}  input"
+    head = (f"{'loss':48s} {'median ms':>10s} {'x BCE':>7s} {'x MONAI':>8s} {'x unchecked':>12s}"
+            f"{' syncs' if cuda else ''}  input")
     print(head)
     print("-" * len(head))
     for name, (_, recipe) in calls.items():
         ratio_m = f"{med[name] / t_monai:8.2f}" if t_monai else f"{'-':>8s}"
-        print(f"{name:48s} {med[name] * 1e3:10.2f} {med[name] / t_bce:7.2f} {ratio_m}  {recipe}")
+        n_sync = f" {syncs[name]:5d}" if cuda else ""
+        print(f"{name:48s} {med[name] * 1e3:10.2f} {med[name] / t_bce:7.2f} {ratio_m} "
+              f"{med[name] / med_off[name]:12.2f}{n_sync}  {recipe}")
     if monai_loss is not None and "dice.dice_semimetric_loss" in losses:
         dml = losses["dice.dice_semimetric_loss"]
         with torch.no_grad():

@@ -271,10 +271,10 @@ class RunStore:
         if elapsed + self._longest > self.time_budget_s:
             where = f"; the {len(self.computed) + len(self.loaded)} finished runs are in {self.directory}" \
                 if self.directory is not None else ""
+            pace = f"the longest run took {self._longest / 60:.1f} min" if self._longest else "no run has finished yet"
             raise BudgetExhausted(
                 f"stopped before run {key!r}: {elapsed / 60:.1f} min spent of a {self.time_budget_s / 60:.1f} min "
-                f"budget and the longest run took {self._longest / 60:.1f} min{where}; give the same command "
-                f"again to continue")
+                f"budget and {pace}{where}; give the same command again to continue")
 
     def clear(self) -> None:
         """Remove every run file of this store (after the reproduction's results are written)."""

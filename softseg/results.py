@@ -56,6 +56,7 @@ __all__ = [
     "status_heading",
     "verdict_markdown",
     "format_markdown_table",
+    "preset_label",
 ]
 
 PRESETS = ("fast", "full")
@@ -217,6 +218,19 @@ def write_results(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def preset_label(record: Mapping[str, Any]) -> str:
+    """The preset of a results record as the book shows it: ``"full"``, or ``"full (shortened: 20
+    epochs)"`` for a run whose networks trained fewer epochs than the preset says.
+
+    Examples
+    --------
+    >>> preset_label({"preset": "full", "epochs": 20})
+    'full (shortened: 20 epochs)'
+    """
+    label = str(record["preset"])
+    return f"{label} (shortened: {record['epochs']} epochs)" if record.get("epochs") is not None else label
 
 
 def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:

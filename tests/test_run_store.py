@@ -220,6 +220,8 @@ def test_results_schema_epochs():
     for bad in (0, 2.0, True, "20"):
         with pytest.raises(ValueError, match="key 'epochs': expected an integer >= 1"):
             results.validate_results({**record, "epochs": bad})
+    assert results.preset_label(record) == "full (shortened: 20 epochs)"
+    assert results.preset_label({**record, "preset": "fast", "epochs": None}) == "fast"
 
 
 # --------------------------------------------------------------------------- the three reproductions
@@ -283,3 +285,19 @@ def test_margin_task_continues_without_pretraining_again(tmp_path, monkeypatch):
     assert loaded == ["margin-calibration/Cross-entropy"] and len(computed) == 4
     assert res["selected"] == plain["selected"]
     _same_rows(mc.synthetic_rows(res), mc.synthetic_rows(plain))
+
+
+def test_full_presets_benchmark_counts_the_presets(capsys):
+    """``benchmarks/full_presets.py`` (no timing: FLOPs counted on the meta device)."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "full_presets.py"
+    module = runpy.run_path(str(script), run_name="full_presets")
+    sauna = next(p for p in module["presets"]() if p["name"] == "sauna-fives")
+    assert (sauna["width"], sauna["hw"], sauna["epochs"], sauna["runs"]) == (64, (512, 512), 300, 9)
+    assert 1.0e12 < module["flops_per_image"](sauna) < 1.3e12  # 1155 GFLOP: the classic U-Net, fwd + bwd
+    module["main"](["--tflops", "100", "--budget", "20"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line for line in lines if line.split()[0] in ("sauna-fives", "dml-qubiq", "margin-calibration")]
+    assert len(rows) == 3 and "of 300" in rows[0]

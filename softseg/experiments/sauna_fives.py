@@ -46,6 +46,7 @@ its caption and Sect. 4.2 give the IoU *changes* quoted here (−1.88 without th
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -160,7 +161,7 @@ def build_data(preset: str, target: str = "mask", *, data=None, seed: int = 0,
     if data is None:
         # drawn once, before the DataLoader workers fork (a 512 x 512 image takes about a second)
         progress = preset == "full"
-        workers = 1 if preset == "fast" else 8
+        workers = 1 if preset == "fast" else min(16, os.cpu_count() or 1)
         train = vessels.SyntheticVesselDataset(s["n_train"], s["size"], seed=1000 * seed + 1,
                                                target=target).precompute(progress, workers)
         test = vessels.SyntheticVesselDataset(s["n_test"], s["size"], seed=1000 * seed + 2,
