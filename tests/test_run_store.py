@@ -8,6 +8,10 @@ import json
 import pytest
 import torch
 
+from test_dml_experiment import TINY as DML_TINY
+from test_margin_experiment import TINY as MARGIN_TINY
+from test_sauna_experiment import TINY as SAUNA_TINY
+
 from softseg import cli, reproduce, results
 from softseg.experiments import dml_qubiq as dq
 from softseg.experiments import margin_calibration as mc
@@ -248,22 +252,19 @@ def _same_rows(a, b, skip=()):
 
 
 def test_sauna_grid_continues_to_the_uninterrupted_rows(tmp_path):
-    from tests.test_sauna_experiment import TINY
-
     methods = ["hard", "sauna"]
-    plain = sf.run_grid("fast", methods=methods, settings=TINY, progress=False)
+    plain = sf.run_grid("fast", methods=methods, settings=SAUNA_TINY, progress=False)
     rows, loaded, computed = _interrupted_then_continued(
-        tmp_path, lambda store: sf.run_grid("fast", methods=methods, settings=TINY, progress=False, store=store)["rows"])
+        tmp_path,
+        lambda store: sf.run_grid("fast", methods=methods, settings=SAUNA_TINY, progress=False, store=store)["rows"])
     assert loaded == ["hard"] and computed == ["sauna"]
     _same_rows(rows, plain["rows"], skip=("Imgs/s",))  # throughput is a timing
 
 
 def test_dml_grid_continues_to_the_uninterrupted_rows(tmp_path):
-    from tests.test_dml_experiment import TINY
-
-    plain, _ = dq.synthetic_grid(TINY, progress=False)
+    plain, _ = dq.synthetic_grid(DML_TINY, progress=False)
     cut, loaded, computed = _interrupted_then_continued(
-        tmp_path, lambda store: dq.synthetic_grid(TINY, progress=False, store=store)[0])
+        tmp_path, lambda store: dq.synthetic_grid(DML_TINY, progress=False, store=store)[0])
     assert len(loaded) == 1 and len(loaded) + len(computed) == len(plain)
     assert all("prob" not in g for g in cut)
     table = "Table 2 (synthetic stand-in; paper: QUBIQ All)"
@@ -272,15 +273,14 @@ def test_dml_grid_continues_to_the_uninterrupted_rows(tmp_path):
 
 
 def test_margin_task_continues_without_pretraining_again(tmp_path, monkeypatch):
-    from tests.test_margin_experiment import TINY
-
     settings = ((1.0, 1.0), (10.0, 1.0))
-    plain = mc.run_task(mc.synthetic_splits(TINY), 5, cfg=TINY, settings=settings)
+    plain = mc.run_task(mc.synthetic_splits(MARGIN_TINY), 5, cfg=MARGIN_TINY, settings=settings)
     trained = []
     real_train = mc._train
     monkeypatch.setattr(mc, "_train", lambda *a, **kw: trained.append(kw["name"]) or real_train(*a, **kw))
     res, loaded, computed = _interrupted_then_continued(
-        tmp_path, lambda store: mc.run_task(mc.synthetic_splits(TINY), 5, cfg=TINY, settings=settings, store=store))
+        tmp_path,
+        lambda store: mc.run_task(mc.synthetic_splits(MARGIN_TINY), 5, cfg=MARGIN_TINY, settings=settings, store=store))
     assert trained.count("pretrain-ce") == 1  # the continued run loaded the pre-trained weights
     assert loaded == ["margin-calibration/Cross-entropy"] and len(computed) == 4
     assert res["selected"] == plain["selected"]

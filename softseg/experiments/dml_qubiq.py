@@ -303,17 +303,18 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
     if on_cpu:  # tiny convolutions: one thread is faster and robust to other load on the cores
         torch.set_num_threads(1)
     try:
-        def pair_result(lab: str, loss: str) -> dict[str, Any]:
+        def pair_result(lab: str, loss: str, with_prob: bool = True) -> dict[str, Any]:
             model = train_model(train_data(lab), loss, seed=seed, **train_kw)
             prob = torch.sigmoid(predict(model, val["image"], batch_size=16, device="cpu" if on_cpu else "auto"))
-            return {**evaluate_predictions(prob, val["majority"], val["mean"]), "prob": prob}
+            scores = evaluate_predictions(prob, val["majority"], val["mean"])
+            return {**scores, "prob": prob} if with_prob else scores
 
         for lab, loss in tqdm(pairs, desc="dml-qubiq grid", disable=not progress, leave=False):
             if store is None:
                 res = pair_result(lab, loss)
             else:
                 res = store.run(f"{key}/{lab}/{loss}".lstrip("/"),
-                                lambda lab=lab, loss=loss: {m: v for m, v in pair_result(lab, loss).items() if m != "prob"})
+                                lambda lab=lab, loss=loss: pair_result(lab, loss, with_prob=False))
             out.append({"label": lab, "loss": loss, **res})
     finally:
         torch.set_num_threads(threads)
@@ -386,7 +387,8 @@ def _qubiq(root: str, preset: Mapping[str, Any], seed: int, *, progress: bool,
             val_ds = QubiqDataset(root, dataset, task, split="val", **kw)
             grid = run_grid(lambda lab: QubiqDataset(root, dataset, task, label=lab, split="train", **kw),
                             val_ds.stack(), labels=preset["labels"], seed=seed, progress=progress,
-                            store=store, key=f"{name}/fold{fold}", in_channels=val_ds.in_channels, width=preset["width"], depth=preset["depth"],
+                            store=store, key=f"{name}/fold{fold}", in_channels=val_ds.in_channels,
+                            width=preset["width"], depth=preset["depth"],
                             epochs=preset["epochs"], batch_size=preset["batch_size"],
                             optimizer=preset["optimizer"], device=preset["device"])
             folds.append((len(val_ds), grid))
