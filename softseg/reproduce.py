@@ -230,6 +230,13 @@ class RunStore:
         self._write(path, {"key": key, "fingerprint": self.fingerprint, "seconds": seconds, "result": result})
         return result
 
+    def forget(self, key: str) -> None:
+        """Remove the stored run ``key`` (the next :meth:`run` of it computes)."""
+        path = self.path(key)
+        if path is not None:
+            path.unlink(missing_ok=True)
+        self.loaded = [k for k in self.loaded if k != key]
+
     def save_tensors(self, key: str, tensors: Mapping[str, Any]) -> None:
         """Keep ``tensors`` (a ``state_dict``, say) as ``<key>.pt`` beside the runs (no-op without a
         directory): a shared starting point that later runs of a continued reproduction reuse."""

@@ -361,13 +361,17 @@ def _memory_format(setting: Any, device: torch.device, model: nn.Module):
 
 
 def _configure_backends(device: torch.device, deterministic: bool) -> None:
+    # Both branches set every flag: a deterministic run must not leave the next run of the same
+    # process (a reproduction trains several) on the slower deterministic kernels.
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
+        torch.backends.cudnn.benchmark = device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

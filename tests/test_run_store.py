@@ -301,3 +301,46 @@ def test_full_presets_benchmark_counts_the_presets(capsys):
     lines = capsys.readouterr().out.splitlines()
     rows = [line for line in lines if line.split()[0] in ("sauna-fives", "dml-qubiq", "margin-calibration")]
     assert len(rows) == 3 and "of 300" in rows[0]
+
+
+def test_margin_runs_from_other_pretrained_weights_are_fine_tuned_again(tmp_path):
+    settings = ((1.0, 1.0), (10.0, 1.0))
+    splits = mc.synthetic_splits(MARGIN_TINY)
+    plain = mc.run_task(splits, 5, cfg=MARGIN_TINY, settings=settings)
+    store = RunStore(tmp_path, fingerprint={"t": 1}, time_budget_s=25.0, clock=ticking(10.0))
+    with pytest.raises(BudgetExhausted):
+        mc.run_task(splits, 5, cfg=MARGIN_TINY, settings=settings, store=store)
+    # a fresh machine: the pre-trained weights are gone, so pre-training runs again; on the CPU it
+    # is deterministic, so the stored run (same digest) is kept
+    (tmp_path / "margin-calibration_pretrain.pt").unlink()
+    again = RunStore(tmp_path, fingerprint={"t": 1})
+    res = mc.run_task(splits, 5, cfg=MARGIN_TINY, settings=settings, store=again)
+    assert again.loaded == ["margin-calibration/Cross-entropy"]
+    digests = {json.loads(f.read_text())["result"]["base"] for f in tmp_path.glob("*.json")}
+    assert len(digests) == 1  # every run started from the same pre-trained weights
+    _same_rows(mc.synthetic_rows(res), mc.synthetic_rows(plain))
+    # a stored run that started from other weights is fine-tuned again from the ones in use
+    path = tmp_path / "margin-calibration_Cross-entropy.json"
+    record = json.loads(path.read_text())
+    record["result"]["base"] = "0" * 64
+    path.write_text(json.dumps(record))
+    for other in tmp_path.glob("*.json"):
+        if other != path:
+            other.unlink()  # keep only the tampered run, so that the check sees two digests
+    third = RunStore(tmp_path, fingerprint={"t": 1})
+    res = mc.run_task(splits, 5, cfg=MARGIN_TINY, settings=settings, store=third)
+    assert third.computed.count("margin-calibration/Cross-entropy") == 1
+    assert len({json.loads(f.read_text())["result"]["base"] for f in tmp_path.glob("*.json")}) == 1
+    assert json.loads(path.read_text())["result"]["base"] in digests
+    _same_rows(mc.synthetic_rows(res), mc.synthetic_rows(plain))
+
+
+def test_weights_digest_names_the_weights():
+    torch.manual_seed(0)
+    a = mc.UNet(3, 5, width=2, depth=1)
+    b = mc.UNet(3, 5, width=2, depth=1)
+    b.load_state_dict(a.state_dict())
+    assert mc.weights_digest(a) == mc.weights_digest(b) and len(mc.weights_digest(a)) == 64
+    with torch.no_grad():
+        next(b.parameters()).view(-1)[0] += 1e-6
+    assert mc.weights_digest(a) != mc.weights_digest(b)

@@ -35,7 +35,9 @@ parts, via :mod:`softseg.data.robotic`; UESTC COVID-19 CT Part 1 and Part 2 via
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -219,16 +221,26 @@ def evaluate_split(model: nn.Module, data: Dataset, num_classes: int, *, batch_s
 
 
 def _train(model: nn.Module, loss: nn.Module, data: Dataset, *, epochs: int, cfg: Mapping[str, Any], seed: int,
-           name: str) -> nn.Module:
+           name: str, deterministic: bool = False) -> nn.Module:
     config = {
         "name": name, "seed": seed, "epochs": epochs, "batch_size": cfg["batch_size"],
         "num_workers": cfg["num_workers"], "device": cfg["device"],
-        "optimizer": {"name": "adamw", "lr": cfg["lr"]}, "metrics": ["iou"],
+        "optimizer": {"name": "adamw", "lr": cfg["lr"]}, "metrics": ["iou"], "deterministic": deterministic,
     }
     with tempfile.TemporaryDirectory() as out:
         train(config, out_dir=out, model=model, loss=loss, train_data=data, val_data=None, verbose=False,
               progress=False)
     return model
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's ``state_dict`` (names and raw bytes): which pre-trained weights a run
+    started from, so that runs stored by different commands can be checked to share them."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[str, Any], seed: int = 0,
@@ -255,7 +267,10 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
         Each fine-tuning run goes through it (:class:`~softseg.reproduce.RunStore`, key
         ``"<desc>/<run name>"``; its results hold lists where the evaluation had tensors), and the
         pre-trained weights are kept beside the runs (``"<desc>/pretrain"``): a continued
-        reproduction neither fine-tunes a stored run again nor pre-trains again.
+        reproduction neither fine-tunes a stored run again nor pre-trains again. Pre-training
+        uses deterministic kernels, and every run records the digest of the weights it started
+        from (:func:`weights_digest`); stored runs that started from other weights than the
+        rest (pre-trained again on another machine) are fine-tuned again.
 
     Returns
     -------
@@ -277,49 +292,74 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
     runs += [(f"tau={t:g}, nu={v:g}", "Ours (offsets)", t, v) for t, v in settings]
     total = 1 + len(runs) + int(swapped)
     bar = tqdm(total=total, desc=desc, leave=False)
-    pretrained: list[nn.Module] = []  # the CE weights every method starts from, made when first needed
+    pretrained: list[tuple[nn.Module, str]] = []  # (the CE weights every run starts from, their digest)
 
-    def base() -> nn.Module:
+    def base() -> tuple[nn.Module, str]:
         if not pretrained:
             torch.manual_seed(seed)
             model = UNet(in_channels, num_classes, width=cfg["width"], depth=cfg["depth"], norm=cfg["norm"])
             state = store.load_tensors(f"{desc}/pretrain") if store is not None else None
             if state is not None:
                 model.load_state_dict(state)
-            else:
+            else:  # deterministic kernels: pre-training again on a fresh machine gives the same weights
                 _train(model, nn.CrossEntropyLoss(), splits["train"], epochs=cfg["pretrain_epochs"], cfg=cfg,
-                       seed=seed, name="pretrain-ce")
+                       seed=seed, name="pretrain-ce", deterministic=True)
                 if store is not None:
                     store.save_tensors(f"{desc}/pretrain", model.state_dict())
-            pretrained.append(model)
+            pretrained.append((model, weights_digest(model)))
             bar.update()
         return pretrained[0]
 
     def finetune(name: str, method: str, tau: float, nu: float) -> dict[str, Any]:
+        start, digest = base()
         loss = make_loss(method, counts, tau=tau, nu=nu)
-        model = _train(copy.deepcopy(base()), loss, splits["train"], epochs=cfg["finetune_epochs"], cfg=cfg,
-                       seed=seed + 1, name=name.replace(" ", "_").replace(",", "").replace("=", ""))
+        model = _train(copy.deepcopy(start), loss, splits["train"], epochs=cfg["finetune_epochs"], cfg=cfg,
+                       seed=seed + 1, name=re.sub(r"[^\w.+-]+", "_", name))
         val_loss = loss if method != "Cross-entropy" else None
-        return {"val": evaluate_split(model, splits["val"], num_classes, batch_size=cfg["batch_size"], device=dev,
+        return {"base": digest,
+                "val": evaluate_split(model, splits["val"], num_classes, batch_size=cfg["batch_size"], device=dev,
                                       loss=val_loss),
                 "test": evaluate_split(model, splits["test"], num_classes, batch_size=cfg["batch_size"], device=dev)}
 
-    val, test = {}, {}
+    done: dict[str, dict[str, Any]] = {}
+    specs: dict[str, tuple[str, str, float, float]] = {}
+
+    def run_one(name: str, method: str, tau: float, nu: float) -> None:
+        specs[name] = (name, method, tau, nu)
+        key = f"{desc}/{name}"
+        done[name] = finetune(*specs[name]) if store is None else store.run(key, lambda: finetune(*specs[name]))
+        bar.update()
+
+    def same_start(names: Sequence[str]) -> None:
+        # Stored runs of an earlier command whose pre-trained weights differ from those in use now
+        # (pre-trained again elsewhere) are fine-tuned again: every method starts from one model.
+        if len({done[n]["base"] for n in names}) > 1:
+            _, digest = base()
+            for n in names:
+                if done[n]["base"] != digest:
+                    store.forget(f"{desc}/{n}")
+                    run_one(*specs[n])
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="optimal_margins: mu_k's denominator", category=RuntimeWarning)
-        for name, method, tau, nu in runs + ([("Offsets, sides swapped", "Offsets, sides swapped", 1.0, 1.0)]
-                                             if swapped else []):
-            if name == "Offsets, sides swapped":
-                tau, nu = selected
-            args = (name, method, tau, nu)
-            result = finetune(*args) if store is None else store.run(f"{desc}/{name}", lambda a=args: finetune(*a))
-            val[name], test[name] = result["val"], result["test"]
-            bar.update()
-            if name == runs[-1][0]:  # every (tau, nu) done: select on validation mIoU
-                best = max(settings, key=lambda s: val[f"tau={s[0]:g}, nu={s[1]:g}"]["miou"])
-                selected = best
-                key = f"tau={best[0]:g}, nu={best[1]:g}"
-                val["Ours (offsets)"], test["Ours (offsets)"] = val[key], test[key]
+        for spec in runs:
+            run_one(*spec)
+        same_start([r[0] for r in runs])
+        # every (tau, nu) done: select on validation mIoU
+        selected = max(settings, key=lambda s: done[f"tau={s[0]:g}, nu={s[1]:g}"]["val"]["miou"])
+        chosen = f"tau={selected[0]:g}, nu={selected[1]:g}"
+        names = [r[0] for r in runs]
+        if swapped:
+            # the selection is part of the name: a stored swapped run of another selection is not reused
+            run_one(f"Offsets, sides swapped ({chosen})", "Offsets, sides swapped", *selected)
+            names.append(f"Offsets, sides swapped ({chosen})")
+            same_start(names)
+    val = {n: done[n]["val"] for n in names}
+    test = {n: done[n]["test"] for n in names}
+    val["Ours (offsets)"], test["Ours (offsets)"] = val[chosen], test[chosen]
+    if swapped:
+        key = f"Offsets, sides swapped ({chosen})"
+        val["Offsets, sides swapped"], test["Offsets, sides swapped"] = val.pop(key), test.pop(key)
     bar.close()
     return {"counts": counts, "val": val, "test": test, "selected": selected}
 
