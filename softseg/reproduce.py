@@ -28,6 +28,7 @@ import shlex
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -354,6 +355,13 @@ def run_reproduction(
         raise ValueError(f"name: expected one of {sorted(known)}, got {name!r}")
     rep = known[name]
     kwargs: dict[str, Any] = {}
+    if rep.trains and preset == "full":
+        import torch
+
+        if not torch.cuda.is_available():
+            warnings.warn(f"{name}: the full preset trains at the paper's sizes and no CUDA device is available, so "
+                          f"it runs on the CPU, which takes days (benchmarks/full_presets.py estimates it); "
+                          f"--epochs shortens it and --time-budget splits it", RuntimeWarning, stacklevel=2)
     if rep.trains:
         if epochs is not None:
             epochs = check_int("epochs", epochs, 1)

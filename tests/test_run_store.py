@@ -163,6 +163,7 @@ def counting_reproduction():
     reproduce._REGISTRY.pop("unit-test-store", None)
 
 
+@pytest.mark.filterwarnings("ignore:unit-test-store. the full preset:RuntimeWarning")
 def test_time_budget_exit_then_the_same_command_continues(counting_reproduction, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(reproduce.time, "monotonic", ticking(60.0))  # every run takes a minute
     argv = ["reproduce", "unit-test-store", "--preset", "full", "--out", str(tmp_path), "--time-budget", "2.5",
@@ -191,6 +192,17 @@ def test_changed_epochs_do_not_reuse_runs(counting_reproduction, tmp_path):
     reproduce.run_reproduction("unit-test-store", preset="fast", out_dir=tmp_path, runs_dir=runs, epochs=3,
                                command="x")
     assert json.loads((tmp_path / "unit-test-store.json").read_text())["rows"][0]["ours"] == 1.0
+
+
+def test_full_preset_without_cuda_warns(counting_reproduction, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no CUDA device is available.*--epochs shortens it"):
+        reproduce.run_reproduction("unit-test-store", preset="full", out_dir=tmp_path, command="x")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fast preset says nothing
+        reproduce.run_reproduction("unit-test-store", preset="fast", out_dir=tmp_path, command="x")
 
 
 def test_fast_preset_keeps_no_runs_by_default(counting_reproduction, tmp_path):
