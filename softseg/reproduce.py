@@ -13,7 +13,7 @@ schedule needs; recorded in the results file) and ``store``, a :class:`RunStore`
 runs each training run. The store keeps every finished run as a small JSON file, so that a
 ``full`` reproduction too long for one sitting — hours of GPU time, on machines lent for minutes —
 stops cleanly before a time budget runs out and continues, run by run, when the same command is
-given again (``python -m softseg reproduce NAME --preset full --time-budget 9``).
+given again (``python -m softseg reproduce NAME --preset full --time-budget 8``).
 """
 
 from __future__ import annotations
