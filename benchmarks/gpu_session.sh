@@ -12,9 +12,10 @@
 #   run(command="bash benchmarks/gpu_session.sh reproduce NAME [EPOCHS [DATA]]")
 #
 # `reproduce` stops before the 10-minute command limit (--time-budget) and exits 3 when training
-# runs are left; the finished runs come back in $OUT/results/runs/NAME. Copy them into the
-# checkout's results/runs/NAME (commit them: a later session, or the next command, continues from
-# them) and give the same command again; the last one writes $OUT/results/NAME.json.
+# runs are left; the finished runs come back in $OUT/results/runs/NAME. Bring them into the
+# checkout at once with `bash benchmarks/collect_gpu_results.sh FILES_AT` (commit them: a later
+# session, or the next command, continues from them) and give the same command again; the last one
+# writes $OUT/results/NAME.json, which the same script puts in place (the fast run to results/fast/).
 set -euo pipefail
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 [ -d .gpu_deps ] && export PYTHONPATH="$PYTHONPATH:$PWD/.gpu_deps"
