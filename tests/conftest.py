@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import settings
@@ -29,6 +30,17 @@ def toc_files() -> list[str]:
 def toc_notebooks() -> list[Path]:
     """The executable chapters: files of ``_toc.yml`` that live in ``notebooks/``."""
     return [ROOT / f"{f}.md" for f in toc_files() if f.startswith("notebooks/")]
+
+
+def write_image(path: Path, arr: np.ndarray, fmt: str | None = None, mode: str | None = None) -> Path:
+    """Write ``arr`` as an image file at ``path`` (folders created), in the format its suffix names
+    unless ``fmt`` is given, converted to PIL ``mode`` first if given: the test data sets' files."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(arr) if mode is None else Image.fromarray(arr).convert(mode)
+    image.save(path, format=fmt)
+    return path
 
 
 @pytest.fixture(scope="session")

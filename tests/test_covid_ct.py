@@ -12,16 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from softseg.data.covid_ct import CovidLesionSlices
 
+from conftest import write_image
+
 H, W = 20, 28
-
-
-def _png(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
 
 
 @pytest.fixture()
@@ -29,11 +25,11 @@ def png_root(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     for case in (1, 41, 56):
         for s in (0, 7):
-            _png(tmp_path / f"part1/image/case_{case}/{s}.png", rng.integers(0, 255, (H, W), dtype=np.uint8))
+            write_image(tmp_path / f"part1/image/case_{case}/{s}.png", rng.integers(0, 255, (H, W), dtype=np.uint8))
             lab = np.zeros((H, W), np.uint8)
             if not (case == 1 and s == 7):
                 lab[3:9, 4:15] = 255
-            _png(tmp_path / f"part1/label/case_{case}/{s}.png", lab)
+            write_image(tmp_path / f"part1/label/case_{case}/{s}.png", lab)
     (tmp_path / "part1/image/case_1/Thumbs.db").write_bytes(b"x")
     return tmp_path
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from softseg import results
@@ -15,6 +14,8 @@ from softseg.data.scenes import ImbalancedScenes
 from softseg.experiments import margin_calibration as mc
 from softseg.losses import CalibratedLogLoss, optimal_margins
 from softseg.reproduce import registry
+
+from conftest import write_image
 
 TINY = {"size": (16, 20), "n_train": 6, "n_val": 3, "n_test": 3, "width": 2, "depth": 1, "norm": "batch",
         "pretrain_epochs": 1, "finetune_epochs": 1, "batch_size": 3, "lr": 1e-2, "device": "cpu", "num_workers": 0,
@@ -124,26 +125,21 @@ def test_paper_values_consistent():
     assert list(mc.PAPER_TABLE1) == list(mc.TABLE1_SETTINGS)
 
 
-def _png(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-
-
 @pytest.fixture()
 def real_layouts(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     base = tmp_path / "robotic" / "instrument_dataset_1"
     for f in (0, 1, 150, 175):
-        _png(base / "left_frames" / f"frame{f:03d}.png", rng.integers(0, 255, (16, 20, 3), dtype=np.uint8))
+        write_image(base / "left_frames" / f"frame{f:03d}.png", rng.integers(0, 255, (16, 20, 3), dtype=np.uint8))
         mask = np.zeros((16, 20), np.uint8)
         mask[2:9, 3:12], mask[9:11, 3:12], mask[11:13, 3:6] = 10, 20, 30
-        _png(base / "ground_truth" / "Prograsp_Forceps_labels" / f"frame{f:03d}.png", mask)
+        write_image(base / "ground_truth" / "Prograsp_Forceps_labels" / f"frame{f:03d}.png", mask)
     for case in (1, 2, 41, 56):
         for s in (0, 1):
-            _png(tmp_path / f"covid/part1/image/case_{case}/{s}.png", rng.integers(0, 255, (16, 20), dtype=np.uint8))
+            write_image(tmp_path / f"covid/part1/image/case_{case}/{s}.png", rng.integers(0, 255, (16, 20), dtype=np.uint8))
             lab = np.zeros((16, 20), np.uint8)
             lab[4:9, 5:12] = 255
-            _png(tmp_path / f"covid/part1/label/case_{case}/{s}.png", lab)
+            write_image(tmp_path / f"covid/part1/label/case_{case}/{s}.png", lab)
     return tmp_path
 
 

@@ -24,6 +24,8 @@ from softseg.data.retina import (
     stare_pairs,
 )
 
+from conftest import write_image
+
 H, W = 40, 48  # non-square: catches H/W swaps
 
 
@@ -38,22 +40,15 @@ def _label(h=H, w=W, col=None):
     return lab
 
 
-def _write(path: Path, arr: np.ndarray, fmt: str | None = None, mode: str | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im = Image.fromarray(arr) if mode is None else Image.fromarray(arr).convert(mode)
-    im.save(path, format=fmt)
-    return path
-
-
 @pytest.fixture
 def fives(tmp_path):
     root = tmp_path / "FIVES A Fundus Image Dataset for AI-based Vessel Segmentation"
     for split, names in (("train", ["1_A", "2_N"]), ("test", ["3_G"])):
         for k, n in enumerate(names):
-            _write(root / split / "Original" / f"{n}.png", _rgb(seed=k))
+            write_image(root / split / "Original" / f"{n}.png", _rgb(seed=k))
             lab = _label(col=5 + k)
-            _write(root / split / "Ground truth" / f"{n}.png", np.stack([lab] * 3, -1))   # 3 identical channels
-    _write(root / "train" / "Original" / "4_D.png", _rgb())          # no label: skipped
+            write_image(root / split / "Ground truth" / f"{n}.png", np.stack([lab] * 3, -1))   # 3 identical channels
+    write_image(root / "train" / "Original" / "4_D.png", _rgb())          # no label: skipped
     (root / "train" / "Original" / "notes.txt").write_text("not an image")
     return root
 
@@ -97,11 +92,11 @@ def drive(tmp_path):
     h, w = 24, 23
     for split, ids in (("training", ["21"]), ("test", ["01", "02"])):
         for k, i in enumerate(ids):
-            _write(root / split / "images" / f"{i}_{split}.tif", _rgb(h, w, k), "TIFF")
-            _write(root / split / "1st_manual" / f"{i}_manual1.gif", _label(h, w, 3 + k), "GIF", mode="L")
-            _write(root / split / "mask" / f"{i}_{split}_mask.gif", np.full((h, w), 255, np.uint8), "GIF", mode="L")
-        _write(root / split / "2nd_manual" / f"{ids[0]}_manual2.gif", np.zeros((h, w), np.uint8), "GIF", mode="L")
-    _write(root / "test" / "images" / "03_test.tif", _rgb(h, w), "TIFF")  # no manual: skipped
+            write_image(root / split / "images" / f"{i}_{split}.tif", _rgb(h, w, k), "TIFF")
+            write_image(root / split / "1st_manual" / f"{i}_manual1.gif", _label(h, w, 3 + k), "GIF", mode="L")
+            write_image(root / split / "mask" / f"{i}_{split}_mask.gif", np.full((h, w), 255, np.uint8), "GIF", mode="L")
+        write_image(root / split / "2nd_manual" / f"{ids[0]}_manual2.gif", np.zeros((h, w), np.uint8), "GIF", mode="L")
+    write_image(root / "test" / "images" / "03_test.tif", _rgb(h, w), "TIFF")  # no manual: skipped
     return root
 
 
@@ -120,16 +115,16 @@ def test_drive(drive):
 def stare(tmp_path):
     root = tmp_path / "STARE"
     h, w = 30, 35
-    _write(root / "stare-images" / "im0001.ppm", _rgb(h, w), "PPM")
-    _write(root / "labels-ah" / "im0001.ah.ppm", np.stack([_label(h, w)] * 3, -1), "PPM")
+    write_image(root / "stare-images" / "im0001.ppm", _rgb(h, w), "PPM")
+    write_image(root / "labels-ah" / "im0001.ah.ppm", np.stack([_label(h, w)] * 3, -1), "PPM")
     buf = root / "tmp.ppm"
-    _write(buf, _rgb(h, w, 1), "PPM")
+    write_image(buf, _rgb(h, w, 1), "PPM")
     with open(buf, "rb") as src, gzip.open(root / "stare-images" / "im0044.ppm.gz", "wb") as dst:
         dst.write(src.read())
     buf.unlink()
-    _write(root / "labels-ah" / "im0044.ah.ppm", _label(h, w), "PPM")
-    _write(root / "labels-vk" / "im0001.vk.ppm", np.zeros((h, w), np.uint8), "PPM")
-    _write(root / "stare-images" / "im0002.ppm", _rgb(h, w), "PPM")    # no label: skipped
+    write_image(root / "labels-ah" / "im0044.ah.ppm", _label(h, w), "PPM")
+    write_image(root / "labels-vk" / "im0001.vk.ppm", np.zeros((h, w), np.uint8), "PPM")
+    write_image(root / "stare-images" / "im0002.ppm", _rgb(h, w), "PPM")    # no label: skipped
     return root
 
 
@@ -152,10 +147,10 @@ def chase(tmp_path):
     root = tmp_path / "CHASEDB1"
     h, w = 32, 33
     for k, i in enumerate(["01L", "11R"]):
-        _write(root / f"Image_{i}.jpg", _rgb(h, w, k), "JPEG")
-        _write(root / f"Image_{i}_1stHO.png", _label(h, w, 2 + k))
-        _write(root / f"Image_{i}_2ndHO.png", np.zeros((h, w), np.uint8))
-    _write(root / "Image_12L.jpg", _rgb(h, w), "JPEG")                 # no label: skipped
+        write_image(root / f"Image_{i}.jpg", _rgb(h, w, k), "JPEG")
+        write_image(root / f"Image_{i}_1stHO.png", _label(h, w, 2 + k))
+        write_image(root / f"Image_{i}_2ndHO.png", np.zeros((h, w), np.uint8))
+    write_image(root / "Image_12L.jpg", _rgb(h, w), "JPEG")                 # no label: skipped
     return root
 
 
@@ -171,10 +166,10 @@ def hrf(tmp_path):
     root = tmp_path / "HRF"
     h, w = 26, 39
     for k, (i, ext) in enumerate((("01_dr", "JPG"), ("01_h", "jpg"), ("02_g", "jpg"))):
-        _write(root / "images" / f"{i}.{ext}", _rgb(h, w, k), "JPEG")
+        write_image(root / "images" / f"{i}.{ext}", _rgb(h, w, k), "JPEG")
         if i != "02_g":                                                # 02_g has no label: skipped
-            _write(root / "manual1" / f"{i}.tif", _label(h, w), "TIFF")
-            _write(root / "mask" / f"{i}_mask.tif", np.full((h, w), 255, np.uint8), "TIFF")
+            write_image(root / "manual1" / f"{i}.tif", _label(h, w), "TIFF")
+            write_image(root / "mask" / f"{i}_mask.tif", np.full((h, w), 255, np.uint8), "TIFF")
     return root
 
 

@@ -13,16 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from softseg.data.robotic import EndoVisInstruments
 
+from conftest import write_image
+
 H, W = 24, 32
-
-
-def _png(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
 
 
 def _masks(frame: int):
@@ -44,16 +40,16 @@ def endovis(tmp_path: Path) -> Path:
     for ds, (first, second) in specs.items():
         base = root / f"instrument_dataset_{ds}"
         for f in (0, 149, 150, 175):
-            _png(base / "left_frames" / f"frame{f:03d}.png", rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+            write_image(base / "left_frames" / f"frame{f:03d}.png", rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
             a, b = _masks(f)
-            _png(base / "ground_truth" / first / f"frame{f:03d}.png", a)
+            write_image(base / "ground_truth" / first / f"frame{f:03d}.png", a)
             second_arr = np.repeat(b[..., None], 3, axis=2) if second == "Other_labels" else b  # 3-channel mask
-            _png(base / "ground_truth" / second / f"frame{f:03d}.png", second_arr)
+            write_image(base / "ground_truth" / second / f"frame{f:03d}.png", second_arr)
         # a frame without any mask (a test-set frame): skipped
-        _png(base / "left_frames" / "frame010.png", rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+        write_image(base / "left_frames" / "frame010.png", rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
         (base / "left_frames" / "notes.txt").write_text("not a frame")
     # [MC]'s derived folder is not an instrument
-    _png(root / "instrument_dataset_1" / "ground_truth" / "binary_labels" / "frame000.png", np.zeros((H, W), np.uint8))
+    write_image(root / "instrument_dataset_1" / "ground_truth" / "binary_labels" / "frame000.png", np.zeros((H, W), np.uint8))
     return tmp_path
 
 

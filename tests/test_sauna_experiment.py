@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from softseg import reproduce, results
 from softseg.experiments import sauna_fives as sf
+
+from conftest import write_image
 
 TINY = {"size": 32, "n_train": 8, "n_test": 4, "width": 4, "depth": 2, "epochs": 1, "batch_size": 4,
         "lr": 1e-2, "augment": False, "device": "cpu", "num_workers": 0, "threads": 1}
@@ -70,29 +71,22 @@ def test_run_grid_errors(tmp_path):
         sf.run_grid("fast", data=tmp_path, methods=["hard"], settings=TINY)
 
 
-def _png(path, arr):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-
-
 def test_real_layout_fives_and_drive(tmp_path):
     """FIVES (train/test PNGs) plus a DRIVE folder beside it: Table 1 and Table 2 rows."""
     rng = np.random.default_rng(0)
     root = tmp_path / "FIVES"
     for split, names in (("train", ["1_A", "2_N", "3_D", "4_G"]), ("test", ["5_A", "6_N"])):
         for n in names:
-            _png(root / split / "Original" / f"{n}.png", rng.integers(0, 255, (36, 40, 3), dtype=np.uint8))
+            write_image(root / split / "Original" / f"{n}.png", rng.integers(0, 255, (36, 40, 3), dtype=np.uint8))
             lab = np.zeros((36, 40), np.uint8)
             lab[:, 10:13] = 255
-            _png(root / split / "Ground truth" / f"{n}.png", np.stack([lab] * 3, -1))
+            write_image(root / split / "Ground truth" / f"{n}.png", np.stack([lab] * 3, -1))
     drive = tmp_path / "DRIVE" / "test"
     for i in ("01", "02"):
-        (drive / "images").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (24, 23, 3), dtype=np.uint8)).save(drive / "images" / f"{i}_test.tif")
+        write_image(drive / "images" / f"{i}_test.tif", rng.integers(0, 255, (24, 23, 3), dtype=np.uint8))
         lab = np.zeros((24, 23), np.uint8)
         lab[5:8] = 255
-        (drive / "1st_manual").mkdir(exist_ok=True)
-        Image.fromarray(lab).convert("L").save(drive / "1st_manual" / f"{i}_manual1.gif")
+        write_image(drive / "1st_manual" / f"{i}_manual1.gif", lab, mode="L")
     settings = dict(TINY, augment=True)
     out = sf.run_grid("full", data=tmp_path, methods=["hard", "sauna"], settings=settings, progress=False)
     assert not out["synthetic"]
