@@ -60,14 +60,20 @@ __all__ = [
 # --------------------------------------------------------------------------- argument checks
 
 
+def _float_array(name: str, value, expected: str) -> np.ndarray:
+    """``value`` (a tensor, array or sequence) as a float64 numpy array; ``TypeError`` naming
+    ``expected`` when it holds something other than numbers."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name}: expected {expected}, got {value!r}") from err
+
+
 def _counts(class_counts, *, min_classes: int = 1) -> np.ndarray:
     """``class_counts`` as a float64 array ``(C,)`` of strictly positive, finite counts."""
-    if isinstance(class_counts, torch.Tensor):
-        class_counts = class_counts.detach().cpu().numpy()
-    try:
-        counts = np.asarray(class_counts, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"class_counts: expected a 1-D sequence of numbers, got {class_counts!r}") from err
+    counts = _float_array("class_counts", class_counts, "a 1-D sequence of numbers")
     if counts.ndim != 1 or counts.size < min_classes:
         raise ValueError(f"class_counts: expected a 1-D (C,) vector with C >= {min_classes}, "
                          f"got shape {counts.shape}")
@@ -77,12 +83,7 @@ def _counts(class_counts, *, min_classes: int = 1) -> np.ndarray:
 
 
 def _margins_like(name: str, rho, size: int) -> np.ndarray:
-    if isinstance(rho, torch.Tensor):
-        rho = rho.detach().cpu().numpy()
-    try:
-        arr = np.asarray(rho, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name}: expected a (C,) array of margins, got {rho!r}") from err
+    arr = _float_array(name, rho, "a (C,) array of margins")
     if arr.shape[-1:] != (size,):
         raise ValueError(f"{name}: expected margins of shape (..., C) with C = {size}, got shape {arr.shape}")
     if not np.isfinite(arr).all() or (arr < 0).any():
