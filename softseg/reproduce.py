@@ -26,10 +26,9 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,12 +201,20 @@ class RunStore:
         self._longest = max(self._longest, float(record.get("seconds", 0.0)))
         return record["result"]
 
-    def run(self, key: str, compute: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+    @classmethod
+    def transient(cls) -> "RunStore":
+        """A store that keeps nothing: every :meth:`run` computes and returns ``compute()``'s own
+        result. What a reproduction function uses when it is given no store."""
+        return cls(None, fingerprint={})
+
+    def run(self, key: str, compute: Callable[[], Mapping[str, Any]], *,
+            keep: Sequence[str] | None = None) -> dict[str, Any]:
         """The result of run ``key``: stored, else ``compute()`` (then stored).
 
-        With a :attr:`directory` the result is returned as it is stored — tensors and arrays as
-        lists — so that a continued reproduction and an uninterrupted one build the same rows;
-        without one, ``compute()``'s own result is returned.
+        With a :attr:`directory` the result is returned as it is stored — the ``keep`` keys of
+        ``compute()``'s mapping (all by default), tensors and arrays as lists — so that a
+        continued reproduction and an uninterrupted one build the same rows; without one,
+        ``compute()``'s own result is returned whole (large outputs for figures included).
 
         Raises
         ------
@@ -227,8 +234,11 @@ class RunStore:
         path = self.path(key)
         if path is None:
             return result
-        result = _jsonable(result)
-        self._write(path, {"key": key, "fingerprint": self.fingerprint, "seconds": seconds, "result": result})
+        from .train import _write_json  # the training loop's atomic writer (temp file + rename)
+
+        result = _jsonable(result if keep is None else {k: result[k] for k in keep})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(path, {"key": key, "fingerprint": self.fingerprint, "seconds": seconds, "result": result})
         return result
 
     def forget(self, key: str) -> None:
@@ -241,20 +251,13 @@ class RunStore:
     def save_tensors(self, key: str, tensors: Mapping[str, Any]) -> None:
         """Keep ``tensors`` (a ``state_dict``, say) as ``<key>.pt`` beside the runs (no-op without a
         directory): a shared starting point that later runs of a continued reproduction reuse."""
-        import torch
+        from .train import save_atomic
 
         path = self.path(key, ".pt")
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save({"fingerprint": json.dumps(self.fingerprint, sort_keys=True), "tensors": dict(tensors)}, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_atomic({"fingerprint": json.dumps(self.fingerprint, sort_keys=True), "tensors": dict(tensors)}, path)
 
     def load_tensors(self, key: str) -> dict[str, Any] | None:
         """What :meth:`save_tensors` kept under ``key`` with this fingerprint, else ``None``."""
@@ -295,18 +298,6 @@ class RunStore:
             self.directory.rmdir()
         except OSError:
             pass  # something else lives there: leave the folder
-
-    @staticmethod
-    def _write(path: Path, record: Mapping[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh, indent=1, allow_nan=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def run_reproduction(

@@ -43,6 +43,13 @@ def test_without_directory_computes_every_time_and_returns_the_result_as_is():
     assert len(calls) == 2 and store.computed == ["a", "a"] and store.path("a") is None
 
 
+def test_keep_selects_what_is_stored_and_returned(tmp_path):
+    big = {"iou": 0.5, "outputs": torch.zeros(2, 3)}
+    assert RunStore(tmp_path, fingerprint={}).run("a", lambda: big, keep=("iou",)) == {"iou": 0.5}
+    assert json.loads((tmp_path / "a.json").read_text())["result"] == {"iou": 0.5}
+    assert RunStore.transient().run("a", lambda: big, keep=("iou",)) is big  # nothing stored: all of it
+
+
 def test_stored_run_is_loaded_not_computed(tmp_path):
     first = RunStore(tmp_path, fingerprint={"name": "demo", "seed": 0})
     out = first.run("grid/majority/CE+DML", lambda: {"iou": torch.tensor([0.25, 1.0]), "n": 3})

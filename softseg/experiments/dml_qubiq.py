@@ -281,8 +281,8 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
         A tqdm bar over the grid.
     store : RunStore, optional
         Each pair's run goes through it (:class:`~softseg.reproduce.RunStore`, run key
-        ``"<key>/<label>/<loss>"``): a stored pair is not trained again, and its entry has the
-        metric columns but no ``prob``.
+        ``"<key>/<label>/<loss>"``): a stored pair is not trained again; a store that keeps its
+        runs in a folder keeps the metric columns only (no ``prob``).
     key : str
         Prefix of the run keys (the QUBIQ task and fold, say).
     **train_kw
@@ -292,7 +292,7 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
     -------
     list of dict
         One per pair: ``label``, ``loss``, the :data:`METRIC_COLUMNS` and ``prob`` (the
-        validation probabilities, float32 ``(N, 1, H, W)``; not with a ``store``).
+        validation probabilities, float32 ``(N, 1, H, W)``; not with a store that keeps runs).
     """
     out = []
     pairs = [(lab, loss) for lab in labels for loss in losses]
@@ -303,18 +303,15 @@ def run_grid(train_data: Callable[[str], MultiRaterDataset], val: Mapping[str, t
     if on_cpu:  # tiny convolutions: one thread is faster and robust to other load on the cores
         torch.set_num_threads(1)
     try:
-        def pair_result(lab: str, loss: str, with_prob: bool = True) -> dict[str, Any]:
+        def pair_result(lab: str, loss: str) -> dict[str, Any]:
             model = train_model(train_data(lab), loss, seed=seed, **train_kw)
             prob = torch.sigmoid(predict(model, val["image"], batch_size=16, device="cpu" if on_cpu else "auto"))
-            scores = evaluate_predictions(prob, val["majority"], val["mean"])
-            return {**scores, "prob": prob} if with_prob else scores
+            return {**evaluate_predictions(prob, val["majority"], val["mean"]), "prob": prob}
 
+        store = store or RunStore.transient()
         for lab, loss in tqdm(pairs, desc="dml-qubiq grid", disable=not progress, leave=False):
-            if store is None:
-                res = pair_result(lab, loss)
-            else:
-                res = store.run(f"{key}/{lab}/{loss}".lstrip("/"),
-                                lambda lab=lab, loss=loss: pair_result(lab, loss, with_prob=False))
+            res = store.run(f"{key}/{lab}/{loss}".lstrip("/"), lambda lab=lab, loss=loss: pair_result(lab, loss),
+                            keep=METRIC_COLUMNS)
             out.append({"label": lab, "loss": loss, **res})
     finally:
         torch.set_num_threads(threads)

@@ -292,20 +292,20 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
     runs += [(f"tau={t:g}, nu={v:g}", "Ours (offsets)", t, v) for t, v in settings]
     total = 1 + len(runs) + int(swapped)
     bar = tqdm(total=total, desc=desc, leave=False)
+    store = store or RunStore.transient()
     pretrained: list[tuple[nn.Module, str]] = []  # (the CE weights every run starts from, their digest)
 
     def base() -> tuple[nn.Module, str]:
         if not pretrained:
             torch.manual_seed(seed)
             model = UNet(in_channels, num_classes, width=cfg["width"], depth=cfg["depth"], norm=cfg["norm"])
-            state = store.load_tensors(f"{desc}/pretrain") if store is not None else None
+            state = store.load_tensors(f"{desc}/pretrain")
             if state is not None:
                 model.load_state_dict(state)
             else:  # deterministic kernels: pre-training again on a fresh machine gives the same weights
                 _train(model, nn.CrossEntropyLoss(), splits["train"], epochs=cfg["pretrain_epochs"], cfg=cfg,
                        seed=seed, name="pretrain-ce", deterministic=True)
-                if store is not None:
-                    store.save_tensors(f"{desc}/pretrain", model.state_dict())
+                store.save_tensors(f"{desc}/pretrain", model.state_dict())
             pretrained.append((model, weights_digest(model)))
             bar.update()
         return pretrained[0]
@@ -327,7 +327,7 @@ def run_task(splits: Mapping[str, Dataset], num_classes: int, *, cfg: Mapping[st
     def run_one(name: str, method: str, tau: float, nu: float) -> None:
         specs[name] = (name, method, tau, nu)
         key = f"{desc}/{name}"
-        done[name] = finetune(*specs[name]) if store is None else store.run(key, lambda: finetune(*specs[name]))
+        done[name] = store.run(key, lambda: finetune(*specs[name]))
         bar.update()
 
     def same_start(names: Sequence[str]) -> None:

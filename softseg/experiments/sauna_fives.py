@@ -263,8 +263,9 @@ def run_grid(preset: str = "fast", *, data=None, seed: int = 0, methods: Sequenc
     with real data, ``external`` IoUs. ``datasets``: the output of :func:`build_data` for the
     same ``preset``/``data``/``seed``/``settings``, to reuse images already drawn. ``store``: a
     :class:`~softseg.reproduce.RunStore` through which each method's run goes (one run per
-    method); its results keep only the numbers the rows need (``means``, ``images_per_s``,
-    ``train_s``, ``external``), and the data are drawn only if some run is not stored yet.
+    method); a store that keeps its runs in a folder keeps only the numbers the rows need
+    (``means``, ``images_per_s``, ``train_s``, ``external``). The data are drawn only if some run
+    is not stored yet.
     """
     s = dict(preset_settings(preset) if settings is None else settings)
     methods = list(TABLE1_METHODS + ABLATIONS) if methods is None else list(methods)
@@ -277,7 +278,9 @@ def run_grid(preset: str = "fast", *, data=None, seed: int = 0, methods: Sequenc
         torch.set_num_threads(int(s["threads"]))
     shared: dict[str, Any] = dict(datasets) if datasets is not None else {}
 
-    def method_result(m: str, summary_only: bool) -> dict[str, Any]:
+    store = store or RunStore.transient()
+
+    def method_result(m: str) -> dict[str, Any]:
         if not shared:  # drawn (or read) once, at the first run that is not stored
             shared.update(build_data(preset, data=data, seed=seed, settings=s))
         t0 = time.perf_counter()
@@ -287,16 +290,12 @@ def run_grid(preset: str = "fast", *, data=None, seed: int = 0, methods: Sequenc
         ev["train_s"] = train_s
         ev["external"] = {name: evaluate_method(model, ext, device=s["device"])["means"]["IoU"]
                           for name, ext in ds["external"].items()}
-        if summary_only:
-            return {k: ev[k] for k in ("means", "images_per_s", "train_s", "external")}
         return ev
 
     try:
         for m in methods:
-            if store is None:
-                results[m] = method_result(m, summary_only=False)
-            else:
-                results[m] = store.run(m, lambda m=m: method_result(m, summary_only=True))
+            results[m] = store.run(m, lambda m=m: method_result(m), keep=("means", "images_per_s", "train_s",
+                                                                          "external"))
     finally:
         torch.set_num_threads(old_threads)
     return {"rows": rows_from_results(results, synthetic=synthetic), "results": results, "settings": s,
