@@ -26,18 +26,18 @@ Validation, data loading and evaluation are not counted: the estimates are lower
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 
 from softseg.experiments import dml_qubiq, margin_calibration, sauna_fives  # noqa: E402
 from softseg.models import UNet  # noqa: E402
+from train import timed  # noqa: E402  (benchmarks/train.py: median seconds per call over timed blocks)
 
 GUESSED_TFLOPS = 100.0
 
@@ -92,18 +92,8 @@ def measure_tflops(p: dict, device: torch.device, steps: int) -> float:
         loss.backward()
         opt.step()
 
-    step()  # warm-up (cuDNN algorithm search)
-    times = []
-    for _ in range(3):
-        if cuda:
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - t0) / steps)
-    return flops_per_image(p) * p["batch"] / statistics.median(times) / 1e12
+    seconds = timed(step, device, warmup=1, iters=steps, repeats=3)  # the warm-up: cuDNN's algorithm search
+    return flops_per_image(p) * p["batch"] / seconds / 1e12
 
 
 def main(argv=None) -> None:
