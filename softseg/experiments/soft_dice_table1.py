@@ -43,8 +43,12 @@ the partial derivative), at step 10:
     F_{l+1,i} = F_{l,i} - 10N\\,\\frac{\\partial\\,\\mathrm{SD}_m(\\sigma\\circ F_l)}{\\partial F_{l,i}}
     = F_{l,i} + 20\\,\\frac{M_i - \\mathrm D'_m(c_l)/2}{\\|m\\|_1 + \\|c_l\\|_1}\\, c_{l,i}(1 - c_{l,i}).
 
-Its fixed points with :math:`c \\in \\{0,1\\}` are exactly the sets of Theorem 1
-(:math:`M_i > \\mathrm D'/2` pushes :math:`F_i` up, :math:`M_i < \\mathrm D'/2` down). Dividing the
+Every hard :math:`c \\in \\{0,1\\}^N` is a fixed point (the step carries the factor
+:math:`c(1-c)`), but only the sets of Theorem 1 are *stable* limits: near a hard :math:`c` the push
+on :math:`F_i` has the sign of :math:`M_i - \\mathrm D'/2`, so the saturation is kept exactly when
+:math:`M_i \\ge \\mathrm D'/2` on the set and :math:`M_i \\le \\mathrm D'/2` off it, and a set with
+that self-consistency is optimal (for :math:`d = \\mathcal D_m(s)` it maximizes
+:math:`2\\langle s', m\\rangle - d(\\|s'\\|_1 + \\|m\\|_1)`, whose maximum is then 0). Dividing the
 gradient by its L1, L2 or max norm instead (another meaning of "normalized") was tried during
 development on 20 maps per rho: with the L1 and max norms the errors at l = 10 are already
 below the paper's, with the L2 norm and gamma = 10N every step moves a voxel by about
