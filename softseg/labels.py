@@ -3,7 +3,8 @@ r"""Soft labels from hard masks: the SAUNA transform, label smoothing and rater 
 * :func:`sauna_transform` — the Segmentation Annotation UNcertainty-Aware transform of Dang,
   Nguyen & Tiulpin (SAUNA, Sect. 3.2, eqs. 1–5): a binary vessel mask becomes a signed soft map
   in :math:`[-1, 1]` (foreground positive) built from each pixel's exact Euclidean distance to
-  the other class and the local thickness of its own region.
+  the other class and the local vessel thickness (the foreground distances max-pooled over a
+  window, eq. 2; a ``"same-class"`` reading is an option).
 * :func:`label_smoothing`, :func:`boundary_label_smoothing` — the LS and BLS baselines of both
   papers (LS after Szegedy et al., BLS after Wang & Blaschko's Jaccard metric losses).
 * :func:`fuse_raters` — multi-rater fusion as compared in the Dice semimetric paper
@@ -16,9 +17,10 @@ per mask, not training-time operations.
 
 Why NumPy and not ``scipy.ndimage``, OpenCV or scikit-image for the SAUNA transform
 -----------------------------------------------------------------------------------
-The transform needs two exact Euclidean distance transforms (eq. 1, both classes) and two
-max-poolings over a square of side up to :math:`2\lfloor m\rfloor + 1` (eq. 2). Measured on
-2048 × 2048 synthetic vessel trees (``benchmarks/sauna.py``, this 2-core machine):
+The transform needs two exact Euclidean distance transforms (eq. 1, both classes) and one
+max-pooling (two for the ``"same-class"`` reading) over a square of side up to
+:math:`2\lfloor m\rfloor + 1` (eq. 2). Measured on 2048 × 2048 synthetic vessel trees
+(``benchmarks/sauna.py``, this 2-core machine, with two poolings):
 
 * ``scipy.ndimage.distance_transform_edt`` takes 0.35–0.5 s *per call* and
   ``scipy.ndimage.maximum_filter`` 0.07–0.09 s per call: about 0.85–1.0 s for the plain
@@ -28,7 +30,8 @@ max-poolings over a square of side up to :math:`2\lfloor m\rfloor + 1` (eq. 2). 
   35 ms per call), but a straightforward OpenCV transform (two EDTs, two ``cv2.dilate``,
   NumPy arithmetic) still took 0.13–0.25 s, and it would add a binary dependency.
 * The NumPy implementation below takes 0.08–0.13 s (agreeing with the OpenCV one to 1.2e-7),
-  so no dependency is added. scikit-image was not needed either (its EDT is scipy's).
+  so no dependency is added; the default ``"foreground"`` reading, with one pooling, about
+  0.07 s. scikit-image was not needed either (its EDT is scipy's).
 
 What makes a dependency unnecessary is that everything eqs. 1–5 need lives within distance
 :math:`m` of the boundary, and :math:`m` (the largest foreground distance, about half the width
@@ -46,8 +49,9 @@ of the thickest vessel) is small for vessel trees:
    value is :math:`-1`). A value below :math:`(K + 1)^2` is exact; if :math:`m \ge K + 1` the
    pass is redone with the larger :math:`K`, and for very thick objects (:math:`m \ge 65`) it
    falls back to ``scipy.ndimage.distance_transform_edt``.
-3. *Window maxima* of the squared distances (eq. 2) by the doubling (sparse-table) trick:
-   ``log2(2w + 1) + 1`` shifted ``maximum`` operations per axis.
+3. *Window maxima* of the squared distances (eq. 2; the foreground's, and for the
+   ``"same-class"`` reading also the background's within :math:`C`) by the doubling
+   (sparse-table) trick: ``log2(2w + 1) + 1`` shifted ``maximum`` operations per axis.
 
 All arrays live in one padded, flattened layout so that every shift is a contiguous slice. The
 squared distances are integers, so the whole computation up to the final ``sqrt`` is exact;
@@ -78,6 +82,7 @@ __all__ = [
 ArrayLike = Any  # np.ndarray | torch.Tensor
 
 _WINDOWS = ("paper", "half")
+_THICKNESS = ("foreground", "same-class")
 _FUSIONS = ("mean", "majority", "random", "weighted")
 
 
@@ -307,36 +312,47 @@ def _window_radius(m2: int, window: str) -> int:
     return (side - 1) // 2
 
 
-def _sauna_stack(lab: np.ndarray, window: str) -> np.ndarray:
+def _sauna_stack(lab: np.ndarray, window: str, thickness: str) -> np.ndarray:
     """SAUNA maps of a stack ``(N, H, W)`` of bool masks that each have both classes."""
     n, h, w = lab.shape
     pad, fg, bg, m2 = _squared_distances(lab)
     if int(m2.max()) < np.iinfo(np.uint8).max and fg.dtype != np.uint8:
         fg = fg.astype(np.uint8)                   # every value that matters is <= m^2
         bg = np.minimum(bg, int(m2.max()) + 1).astype(np.uint8)
-    # The set C of eq. 2: background pixels with d <= m (foreground pixels all have d <= m).
-    np.multiply(bg, bg <= m2.astype(bg.dtype)[:, None, None], out=bg)   # 0 outside C
+    m2b = m2.astype(bg.dtype)[:, None, None]
     radii = np.array([_window_radius(int(q), window) for q in m2])
-    tf, tb = np.empty_like(fg), np.empty_like(bg)
-    scratch, tmp = np.empty_like(fg), np.empty_like(fg)
     groups = np.unique(radii)
-    if groups.size == 1:
-        _box_max(fg, int(groups[0]), tf, scratch, tmp)
-        _box_max(bg, int(groups[0]), tb, scratch, tmp)
-    else:                                          # one pass per distinct window size, not per mask
+    scratch, tmp = np.empty_like(fg), np.empty_like(fg)
+
+    def pooled(buf: np.ndarray) -> np.ndarray:
+        """Window maxima of eq. 2 over ``buf`` (zero padding: windows clipped at the border)."""
+        if groups.size == 1:
+            out = np.empty_like(buf)
+            _box_max(buf, int(groups[0]), out, scratch, tmp)
+            return out
+        out = np.empty_like(buf)                   # one pass per distinct window size, not per mask
         for r in groups:
             idx = np.flatnonzero(radii == r)
-            tf[idx] = _box_max_copy(fg[idx], int(r))
-            tb[idx] = _box_max_copy(bg[idx], int(r))
-    # d^2 on FG and on BG in C, 0 on BG outside C; t^2 likewise (0 outside C).
-    d2 = _data(fg, pad, h, w) + _data(bg, pad, h, w)
-    t2 = np.where(lab, _data(tf, pad, h, w), _data(tb, pad, h, w))
-    np.multiply(t2, d2 > 0, out=t2)
-    # Eqs. 3-5 on FG and on BG in C, where min(1, d/m) = d/m, min(1, t/m) = t/m and t >= d:
-    # y = s * (1 - (t - d) / m). Outside C (d > m) y^B = -1 and y^T <= 0, so the clipped eq. 5
-    # is -1, which u = (t - d) / m = 0 (both set to 0 above) gives as well.
+            out[idx] = _box_max_copy(buf[idx], int(r))
+        return out
+
+    # Eq. 2: the set C restricts the pooled pixels j. Every foreground pixel is in C (d <= m by
+    # the definition of m), so pooling ``fg`` (foreground d^2, 0 elsewhere) is the "foreground"
+    # reading for every pixel i, and the foreground half of the "same-class" one.
+    t2 = _data(pooled(fg), pad, h, w)
+    if thickness == "same-class":
+        # background pixels pool the background d^2 of C only (bg > m^2 is outside C)
+        tb = _data(pooled(bg * (bg <= m2b)), pad, h, w)
+        t2 = np.where(lab, t2, tb)
+    # d^2 capped at m^2: eq. 3 uses min(1, d/m); the background buffer is exact only up to m.
+    d2 = _data(fg, pad, h, w) + np.minimum(_data(bg, pad, h, w), m2b)
+    # Eqs. 3-5 with d' = min(d, m) and t <= m (t pools distances of C):
+    #   |y| = min(1, d'/m + 1 - t/m) = 1 - max(0, t - d')/m.
+    # On the foreground (and, same-class, on the background in C) i is in its own window, so
+    # t >= d and the clip is inactive; elsewhere it gives -1 wherever d' >= t.
     u = np.sqrt(t2, dtype=np.float32)
     u -= np.sqrt(d2, dtype=np.float32)
+    np.maximum(u, 0.0, out=u)
     u *= (1.0 / np.sqrt(m2)).astype(np.float32)[:, None, None]
     np.subtract(1.0, u, out=u)
     np.negative(u, out=u, where=~lab)
@@ -352,7 +368,8 @@ def _box_max_copy(buf: np.ndarray, radius: int) -> np.ndarray:
 # --------------------------------------------------------------------------- public API
 
 
-def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper") -> ArrayLike:
+def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper",
+                    thickness: Literal["foreground", "same-class"] = "foreground") -> ArrayLike:
     r"""SAUNA transform (eqs. 1–5): a binary mask to a signed soft map in :math:`[-1, 1]`.
 
     Parameters
@@ -361,10 +378,18 @@ def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "pape
         Binary mask of shape ``(H, W)`` or a batch ``(N, H, W)``; bool, or integer/floating with
         values 0 and 1. Foreground is 1.
     window : {"paper", "half"}, default "paper"
-        Pooling window of the thickness transform (eq. 2). ``"paper"``: the square
-        :math:`\|i - j\|_\infty \le m`, of side :math:`2\lfloor m \rfloor + 1`. ``"half"``: the
-        smaller square of the authors' released code, of side :math:`\lceil m \rceil` rounded
-        up to the next odd number (Chebyshev radius about :math:`m / 2`).
+        Pooling window of the thickness transform (eq. 2), for both classes. ``"paper"``: the
+        square :math:`\|i - j\|_\infty \le m`, of side :math:`2\lfloor m \rfloor + 1`.
+        ``"half"``: the smaller square the authors' released code uses for the foreground, of
+        side :math:`\lceil m \rceil` rounded up to the next odd number (Chebyshev radius about
+        :math:`m / 2`). The released code pools for background pixels with a window twice as
+        large (side :math:`2\lceil m \rceil`, made odd: about the ``"paper"`` one); here one
+        window serves both classes.
+    thickness : {"foreground", "same-class"}, default "foreground"
+        Which distances eq. (2) pools (see Notes). ``"foreground"``: for every pixel, the
+        largest *foreground* distance in its window — "max-pooling of a positive distance map"
+        (Sect. 3.2), as the authors' released code does. ``"same-class"``: the largest
+        distance, within :math:`C`, of pixels of the pixel's *own* class.
 
     Returns
     -------
@@ -379,37 +404,65 @@ def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "pape
         If ``mask`` is not a NumPy array or torch tensor, or has a non-numeric dtype.
     ValueError
         If ``mask`` is not 2-D or 3-D, has an empty spatial axis, is not binary (or holds NaN),
-        or ``window`` is not ``"paper"`` or ``"half"``.
+        ``window`` is not ``"paper"`` or ``"half"``, or ``thickness`` is not ``"foreground"``
+        or ``"same-class"``.
 
     Notes
     -----
     With :math:`s_i = \operatorname{sign}(2 y_i - 1)`, :math:`d_i` the exact Euclidean distance
     from pixel :math:`i` to the nearest pixel of the other class (eq. 1),
-    :math:`m = \max_{y_k = 1} d_k` and :math:`C = \{j : d_j \le m\}`:
+    :math:`m = \max_{y_k = 1} d_k`, :math:`C = \{j : d_j \le m\}` and :math:`w` the window's
+    Chebyshev radius, the paper prints eq. (2) as
+    :math:`t_i = \max_{j \in C:\, y_i = 1,\, \|i - j\|_\infty \le m} d_j` for :math:`i \in \Omega`
+    — the condition reads :math:`y_i`, not :math:`y_j` — and says that "the thickness
+    transform is defined as the application of max-pooling to a positive distance map". The
+    two readings:
 
     .. math::
 
-        t_i = \max_{j \in C,\; y_j = y_i,\; \|i - j\|_\infty \le w} d_j, \qquad
+        t^{\mathrm{fg}}_i = \max_{j \in C,\; y_j = 1,\; \|i - j\|_\infty \le w} d_j, \qquad
+        t^{\mathrm{same}}_i = \max_{j \in C,\; y_j = y_i,\; \|i - j\|_\infty \le w} d_j,
+
+    (a maximum over an empty set is 0), then for every pixel (eqs. 3–5)
+
+    .. math::
+
         \tilde y_i = \operatorname{clip}\Big(s_i \min\big(1, \tfrac{d_i}{m}\big)
-        + s_i \big[1 - \min\big(1, \tfrac{t_i}{m}\big)\big], -1, 1\Big).
+        + s_i \big[1 - \min\big(1, \tfrac{t_i}{m}\big)\big], -1, 1\Big)
+        = s_i \Big(1 - \frac{\max(0,\, t_i - \min(d_i, m))}{m}\Big).
 
-    Decisions where the paper is silent or ambiguous:
+    Both readings agree on the foreground (every foreground pixel is in :math:`C`). They
+    differ on the background:
 
-    * **Thickness of a background pixel** (eq. 2 is printed for :math:`y_i = 1`; the text says
-      :math:`y^T` reflects "the thickness of either FG or BG region"): same-class reading —
-      :math:`t_i` pools the distances of pixels of *its own* class, so a background pixel sees
-      the thickness of the background region it lies in. (The authors' released code instead
-      pools the *foreground* distances for background pixels, with a window twice as large.)
+    * ``"foreground"`` (default: the paper's "positive distance map" and the released code):
+      a background pixel sees the thickness of the vessels within its window. While its window
+      reaches the thickest pixels of a vessel of thickness :math:`t_v` (largest distance in
+      the vessel), it gets :math:`-(1 - (t_v - d_i)/m)`; just outside the boundary
+      (:math:`d_i = 1`) that is the mirror image of the foreground boundary value
+      :math:`1 - (t_v - 1)/m`: :math:`-1/m` beside the thickest vessel, :math:`-1` beside a
+      one-pixel vessel. Farther out :math:`t` falls as the window leaves the vessel,
+      and :math:`\tilde y` reaches :math:`-1`. A background pixel with no foreground in its
+      window has :math:`t = 0`, hence :math:`\tilde y = -1` (the released code sets it to
+      :math:`-1` explicitly).
+    * ``"same-class"``: a background pixel sees the largest background distance (within
+      :math:`C`) in its window, i.e. the width of the background region it lies in, so the
+      background just outside *every* vessel is :math:`-1/m` wherever a background pixel at
+      distance :math:`m` from the foreground lies in its window.
+      This was the book's first reading of eq. (2) (the text also says that :math:`y^T` is
+      "inversely proportional to the thickness of either FG or BG region").
+
+    Other decisions:
+
+    * :math:`t_i` **is computed from eq. (2) for every pixel** :math:`i`; :math:`C` restricts
+      only the pooled pixels :math:`j`. Pixels with :math:`d_i > m` (background only) have
+      :math:`y^B = -1` and :math:`y^T \le 0`, so :math:`\tilde y = -1` under both readings
+      ("distant BG pixels are highly certain").
     * **Window**: :math:`w = \lfloor m \rfloor` for ``"paper"``; for ``"half"`` the side
       :math:`\lceil m \rceil` made odd, :math:`w = (\text{side} - 1) / 2`. Windows are clipped
       at the image border (only :math:`j \in \Omega`).
-    * **Pixels with** :math:`d > m`: they are not in :math:`C`, so they never enter a maximum
-      (a maximum over an empty set counts as 0). Only background pixels can have
-      :math:`d > m`; for them :math:`y^B = -1` and :math:`y^T \le 0`, so the clipped eq. 5
-      gives exactly :math:`-1` ("distant BG pixels are highly certain").
-    * **Clipping of eq. 5** to :math:`[-1, 1]` is therefore needed only outside :math:`C`: for
-      a foreground pixel and a background pixel in :math:`C`, :math:`d_i \le t_i \le m`, so
-      :math:`\tilde y_i = s_i\,(1 - (t_i - d_i)/m)` with magnitude in :math:`[1/m, 1]`.
+    * **Clipping of eq. 5** to :math:`[-1, 1]` is active only on the background: on the
+      foreground :math:`d_i \le t_i \le m` (the pixel is in its own window), so
+      :math:`\tilde y_i = 1 - (t_i - d_i)/m \in [1/m, 1]`.
     * **Distances** follow eq. 1 literally: pixel-centre distances, so :math:`d_i \ge 1` and
       the boundary pixels get :math:`|y^B_i| = 1/m`, not 0 (the sentence ":math:`y^B_i = 0`
       iff boundary" cannot hold under eq. 1). ``m`` is computed per mask in a batch.
@@ -419,14 +472,17 @@ def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "pape
     Consequences worth knowing (checked in ``tests/test_labels.py``): at the centre line of the
     thickest vessel :math:`\tilde y = 1`, and across a thick vessel :math:`\tilde y = y^B` is a
     ramp :math:`d/m`. A vessel much thinner than :math:`m` has :math:`t_i = d_i`, hence
-    :math:`\tilde y = +1` on all its pixels, while the background next to it is close to 0:
-    the thin vessel gets a wide *margin* ("adaptive margins across the boundaries of thin
-    ones", Sect. 3.2), not a lower foreground value.
+    :math:`\tilde y = +1` on all its pixels: thin vessels get a wide *margin* between the two
+    classes' targets ("adaptive margins across the boundaries of thin ones", Sect. 3.2) — from
+    :math:`-1` to :math:`+1` under ``"foreground"``, from about :math:`-1/m` to :math:`+1`
+    under ``"same-class"`` — not lower foreground values.
 
     References
     ----------
     Dang, Nguyen & Tiulpin, "Image-level Regression for Uncertainty-aware Retinal Image
-    Segmentation" (SAUNA), Sect. 3.2, eqs. (1)–(5).
+    Segmentation" (SAUNA), Sect. 3.2, eqs. (1)–(5); the authors' released code,
+    github.com/Oulu-IMEDS/SAUNA, ``mlpipeline/utils/generate_uncertainty_masks.py`` (mode
+    ``"hh"``, ``kernel_ratio=2``).
 
     Examples
     --------
@@ -434,12 +490,15 @@ def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "pape
     >>> mask = np.zeros((7, 5), dtype=bool)
     >>> mask[1:6, 1:4] = True                     # a 5 x 3 block, m = 2
     >>> y = sauna_transform(mask)
-    >>> y.dtype, y.shape, float(y[3, 2]), float(y[0, 0])
-    (dtype('float32'), (7, 5), 1.0, -1.0)
+    >>> y.dtype, y.shape, float(y[3, 2]), round(float(y[0, 0]), 4)
+    (dtype('float32'), (7, 5), 1.0, -0.7071)
+    >>> float(sauna_transform(mask, thickness="same-class")[0, 0])
+    -1.0
     >>> bool(((y > 0) == mask).all())
     True
     """
     check_option("window", window, _WINDOWS)
+    check_option("thickness", thickness, _THICKNESS)
     arr, device = _to_numpy("mask", mask)
     if arr.ndim not in (2, 3):
         raise ValueError(f"mask: expected shape (H, W) or (N, H, W), got {tuple(arr.shape)}")
@@ -457,19 +516,21 @@ def sauna_transform(mask: ArrayLike, *, window: Literal["paper", "half"] = "pape
     out[has_fg & ~has_bg] = 1.0                # full mask: certain foreground
     both = has_fg & has_bg
     if both.all():
-        out = _sauna_stack(np.ascontiguousarray(lab), window)
+        out = _sauna_stack(np.ascontiguousarray(lab), window, thickness)
     elif both.any():
-        out[both] = _sauna_stack(np.ascontiguousarray(lab[both]), window)
+        out[both] = _sauna_stack(np.ascontiguousarray(lab[both]), window, thickness)
     return _back(out[0] if single else out, device)
 
 
-def sauna_terms(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper") -> dict[str, Any]:
+def sauna_terms(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper",
+                thickness: Literal["foreground", "same-class"] = "foreground") -> dict[str, Any]:
     r"""The intermediate maps of the SAUNA transform (eqs. 1–5) of one 2-D mask, in float64.
 
     A literal transcription with ``scipy.ndimage`` (exact EDT, maximum filter), for figures,
     ablations and checks; :func:`sauna_transform` is the fast path and agrees with ``"sauna"``
-    here to float32 rounding. Same decisions as :func:`sauna_transform` (same-class thickness,
-    pixels with :math:`d > m` outside :math:`C`, windows clipped at the border, eq. 5 clipped).
+    here to float32 rounding. Same decisions as :func:`sauna_transform` (two readings of eq. 2,
+    :math:`t` computed for every pixel with :math:`C` restricting the pooled pixels, windows
+    clipped at the border, eq. 5 clipped).
 
     Parameters
     ----------
@@ -477,15 +538,17 @@ def sauna_terms(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper") 
         Binary mask ``(H, W)`` with both classes present.
     window : {"paper", "half"}, default "paper"
         As in :func:`sauna_transform`.
+    thickness : {"foreground", "same-class"}, default "foreground"
+        As in :func:`sauna_transform`.
 
     Returns
     -------
     dict
         NumPy ``float64`` maps of shape ``(H, W)``: ``"distance"`` :math:`d` (eq. 1),
-        ``"thickness"`` :math:`t` (eq. 2; 0 outside :math:`C`), ``"boundary"`` :math:`y^B`
-        (eq. 3), ``"thickness_term"`` :math:`y^T` (eq. 4), ``"sauna"`` :math:`\tilde y`
-        (eq. 5, clipped to :math:`[-1, 1]`); and ``"m"`` (float) and ``"radius"`` (int, the
-        Chebyshev radius of the window).
+        ``"thickness"`` :math:`t` (eq. 2, every pixel; 0 where the window holds no pooled
+        pixel), ``"boundary"`` :math:`y^B` (eq. 3), ``"thickness_term"`` :math:`y^T` (eq. 4),
+        ``"sauna"`` :math:`\tilde y` (eq. 5, clipped to :math:`[-1, 1]`); and ``"m"`` (float)
+        and ``"radius"`` (int, the Chebyshev radius of the window).
 
     Raises
     ------
@@ -493,9 +556,19 @@ def sauna_terms(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper") 
         If ``mask`` is not an array/tensor or has a non-numeric dtype.
     ValueError
         If ``mask`` is not 2-D, not binary, or lacks one of the two classes (``m`` or ``d``
-        undefined).
+        undefined), or ``window`` / ``thickness`` is not one of its options.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((1, 7), dtype=bool)
+    >>> mask[0, 3] = True                         # a one-pixel vessel: m = 1
+    >>> terms = sauna_terms(mask)
+    >>> terms["thickness"][0].tolist(), terms["sauna"][0].tolist()
+    ([0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0], [-1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0])
     """
     check_option("window", window, _WINDOWS)
+    check_option("thickness", thickness, _THICKNESS)
     arr, _ = _to_numpy("mask", mask)
     if arr.ndim != 2:
         raise ValueError(f"mask: expected shape (H, W), got {tuple(arr.shape)}")
@@ -507,13 +580,17 @@ def sauna_terms(mask: ArrayLike, *, window: Literal["paper", "half"] = "paper") 
     m2 = int(round(float((d[lab] ** 2).max())))
     m = math.sqrt(m2)
     radius = _window_radius(m2, window)
-    in_c = d <= m * (1 + 1e-12)
+    in_c = d <= m * (1 + 1e-12)            # the set C (the tolerance absorbs sqrt rounding at d = m)
     size = 2 * radius + 1
 
     def pool(sel):
+        # max of d_j over the pixels j selected, in the window of every pixel i (0 if none)
         return ndimage.maximum_filter(np.where(sel, d, 0.0), size=size, mode="constant", cval=0.0)
 
-    t = np.where(lab, pool(lab & in_c), pool(~lab & in_c)) * in_c                                  # eq. 2
+    if thickness == "foreground":
+        t = pool(lab & in_c)                                                                         # eq. 2
+    else:
+        t = np.where(lab, pool(lab & in_c), pool(~lab & in_c))                                       # eq. 2
     s = np.where(lab, 1.0, -1.0)
     y_b = s * np.minimum(1.0, d / m)                                                                 # eq. 3
     y_t = s * (1.0 - np.minimum(1.0, t / m))                                                         # eq. 4
@@ -555,7 +632,10 @@ def label_smoothing(mask: ArrayLike, eps: float) -> ArrayLike:
     Each entry is treated as an independent binary (sigmoid-style) label, so a one-hot
     ``(N, C, ...)`` mask with :math:`C > 2` channels is smoothed per channel with
     :math:`\epsilon / 2`, not :math:`\epsilon / C`. The Dice semimetric paper uses LS (Sect.
-    3.4–3.5, Tables 2 and 4) without printing a formula; it cites Szegedy et al. [43].
+    3.4–3.5, Tables 2 and 4) without printing a formula; it cites Szegedy et al. [43]. Its
+    authors' released code smooths only near the boundary instead (JDTLosses ``ls.yaml``:
+    :math:`\epsilon = 0.5` in a 3 × 3 window), which is
+    ``boundary_label_smoothing(mask, 0.5, 1)``.
 
     References
     ----------

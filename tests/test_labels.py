@@ -1,5 +1,6 @@
-"""Tests of :mod:`softseg.labels`: the SAUNA transform (SAUNA paper, Sect. 3.2, eqs. 1-5), label
-smoothing, boundary label smoothing and rater fusion (Dice semimetric paper, Sect. 3.4).
+"""Tests of :mod:`softseg.labels`: the SAUNA transform (SAUNA paper, Sect. 3.2, eqs. 1-5, both
+readings of eq. 2: "foreground" and "same-class"), label smoothing, boundary label smoothing and
+rater fusion (Dice semimetric paper, Sect. 3.4).
 
 Expected SAUNA values are either derived by hand (tables below, with the derivation) or come
 from :func:`sauna_reference`, an independent float64 transcription of eqs. 1-5 built on
@@ -25,6 +26,7 @@ from softseg.labels import boundary_label_smoothing, fuse_raters, label_smoothin
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 PROPS = settings(deadline=None, max_examples=60)
 WINDOWS = ["paper", "half"]
+THICKNESS = ["foreground", "same-class"]
 
 
 # --------------------------------------------------------------------------- references
@@ -44,8 +46,10 @@ def _radius(m: float, window: str) -> int:
     return (side - 1) // 2
 
 
-def sauna_reference(mask: np.ndarray, window: str = "paper") -> np.ndarray:
-    """Eqs. 1-5 in float64, same-class thickness, pixels with d > m outside C, clip of eq. 5."""
+def sauna_reference(mask: np.ndarray, window: str = "paper", thickness: str = "foreground") -> np.ndarray:
+    """Eqs. 1-5 in float64: t of eq. 2 for every pixel (C restricts the pooled pixels j), pooling
+    the foreground distances ("foreground") or those of the pixel's own class ("same-class");
+    clip of eq. 5."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return np.full(mask.shape, -1.0)
@@ -55,14 +59,17 @@ def sauna_reference(mask: np.ndarray, window: str = "paper") -> np.ndarray:
     in_c = d <= m + 1e-9
     size = 2 * _radius(m, window) + 1
     pool = lambda sel: ndimage.maximum_filter(np.where(sel, d, 0.0), size=size, mode="constant", cval=0.0)  # noqa: E731
-    t = np.where(mask, pool(mask & in_c), pool(~mask & in_c))                                      # eq. 2
+    if thickness == "foreground":
+        t = pool(mask & in_c)                                                                      # eq. 2
+    else:
+        t = np.where(mask, pool(mask & in_c), pool(~mask & in_c))                                  # eq. 2
     s = np.where(mask, 1.0, -1.0)
     y_b = s * np.minimum(1.0, d / m)                                                               # eq. 3
     y_t = s * (1.0 - np.minimum(1.0, t / m))                                                       # eq. 4
     return np.clip(y_b + y_t, -1.0, 1.0)                                                           # eq. 5
 
 
-def sauna_loop(mask: np.ndarray, window: str = "paper") -> np.ndarray:
+def sauna_loop(mask: np.ndarray, window: str = "paper", thickness: str = "foreground") -> np.ndarray:
     """The same, pixel by pixel over the window as eq. 2 is written (small masks only)."""
     mask = np.asarray(mask, dtype=bool)
     d, m = _distances(mask)
@@ -71,9 +78,10 @@ def sauna_loop(mask: np.ndarray, window: str = "paper") -> np.ndarray:
     out = np.empty((h, w))
     for i in range(h):
         for j in range(w):
+            pooled_class = True if thickness == "foreground" else mask[i, j]
             ts = [d[a, b] for a in range(max(0, i - r), min(h, i + r + 1))
                   for b in range(max(0, j - r), min(w, j + r + 1))
-                  if mask[a, b] == mask[i, j] and d[a, b] <= m + 1e-9]
+                  if mask[a, b] == pooled_class and d[a, b] <= m + 1e-9]
             t = max(ts, default=0.0)
             s = 1.0 if mask[i, j] else -1.0
             out[i, j] = min(1.0, max(-1.0, s * min(1.0, d[i, j] / m) + s * (1.0 - min(1.0, t / m))))
@@ -101,23 +109,36 @@ def masks(draw, max_side: int = 14):
 # 15 (1 px). Distances (eq. 1, vertical here): rows 0..19
 #   d = 2 1 | 1 2 3 2 1 | 1 2 3 4 4 3 2 1 | 1 | 1 2 3 4
 # m = 3 (bar centre), so rows 10, 11, 19 (d = 4) are outside C. Paper window: |row offset| <= 3.
+# With d' = min(d, m), every pixel gets y = s (1 - max(0, t - d') / m).
 #   FG bar: t = 3 (the centre row is in every window) -> y = 1 - (3 - d)/3 = 1/3 2/3 1 2/3 1/3.
 #   FG line: t = 1 (only the line in its window)    -> y = 1 - 0 = 1.
-#   BG in C: y = -1 + (t - d)/3 with t = largest same-class d <= 3 within 3 rows:
+#   (The foreground is the same under both readings.)
+# "foreground" reading, BG: t = largest FG d within 3 rows (0 if none):
+#     row 0: t = 2 (rows 2, 3), d = 2 -> -1;  row 1: t = 3, d = 1 -> -1/3;
+#     row 7: t = 3, d = 1 -> -1/3;  row 8: t = 2 (rows 5, 6), d = 2 -> -1;  row 9: t = 1 -> -1;
+#     rows 10, 11: no FG in the window, t = 0 -> -1;  rows 12-14, 16-18: t = 1 (the line) <= d -> -1;
+#     row 19: -1. The background mirrors the foreground next to the bar and is -1 next to the line.
+# "same-class" reading, BG: t = largest BG d <= 3 within 3 rows:
 #     row 0: t = 2 (rows 0, 1 only: the thin BG strip) -> -1;  row 1: t = 2 -> -2/3;
-#     row 7: t = 3 (row 9) -> -1/3;  row 8 -> -2/3;  row 9 (d = m) -> -1;  rows 10, 11: -1 (not in C);
+#     row 7: t = 3 (row 9) -> -1/3;  row 8 -> -2/3;  row 9 (d = m) -> -1;  rows 10, 11: t = 3 <= d' = 3 -> -1;
 #     row 12 -> -1;  row 13: t = 3 -> -2/3;  row 14 -> -1/3;  row 16: t = 3 (row 18) -> -1/3;
-#     row 17 -> -2/3;  row 18 -> -1;  row 19: -1 (not in C).
+#     row 17 -> -2/3;  row 18 -> -1;  row 19: -1.
 # Half window (side ceil(3) = 3, |row offset| <= 1):
 #   FG bar: rows 2, 6 see rows 1-3 / 5-7: t = 2 -> 2/3; rows 3, 5: t = 3 -> 2/3; row 4: 1. Line: 1.
-#   BG: row 0: t = 2 -> -1; row 1: t = 2 -> -2/3; row 7: t = 2 -> -2/3; row 8: t = 3 -> -2/3;
+#   "foreground" BG: row 0: no FG -> -1; row 1: t = 1 (row 2), d = 1 -> -1; row 7 likewise -1;
+#     rows 14, 16: t = 1, d = 1 -> -1; every other BG row has no FG within 1 row -> -1.
+#   "same-class" BG: row 0: t = 2 -> -1; row 1: t = 2 -> -2/3; row 7: t = 2 -> -2/3; row 8: t = 3 -> -2/3;
 #     row 9: -1; 10, 11: -1; 12: -1; 13: t = 3 -> -2/3; 14: t = 2 -> -2/3; 16: t = 2 -> -2/3;
 #     17: t = 3 -> -2/3; 18: -1; 19: -1.
 BAR_LINE_ROWS = {
-    "paper": [-1, -2 / 3, 1 / 3, 2 / 3, 1, 2 / 3, 1 / 3, -1 / 3, -2 / 3, -1,
-              -1, -1, -1, -2 / 3, -1 / 3, 1, -1 / 3, -2 / 3, -1, -1],
-    "half": [-1, -2 / 3, 2 / 3, 2 / 3, 1, 2 / 3, 2 / 3, -2 / 3, -2 / 3, -1,
-             -1, -1, -1, -2 / 3, -2 / 3, 1, -2 / 3, -2 / 3, -1, -1],
+    ("paper", "foreground"): [-1, -1 / 3, 1 / 3, 2 / 3, 1, 2 / 3, 1 / 3, -1 / 3, -1, -1,
+                              -1, -1, -1, -1, -1, 1, -1, -1, -1, -1],
+    ("half", "foreground"): [-1, -1, 2 / 3, 2 / 3, 1, 2 / 3, 2 / 3, -1, -1, -1,
+                             -1, -1, -1, -1, -1, 1, -1, -1, -1, -1],
+    ("paper", "same-class"): [-1, -2 / 3, 1 / 3, 2 / 3, 1, 2 / 3, 1 / 3, -1 / 3, -2 / 3, -1,
+                              -1, -1, -1, -2 / 3, -1 / 3, 1, -1 / 3, -2 / 3, -1, -1],
+    ("half", "same-class"): [-1, -2 / 3, 2 / 3, 2 / 3, 1, 2 / 3, 2 / 3, -2 / 3, -2 / 3, -1,
+                             -1, -1, -1, -2 / 3, -2 / 3, 1, -2 / 3, -2 / 3, -1, -1],
 }
 
 
@@ -128,36 +149,74 @@ def bar_and_line() -> np.ndarray:
     return mask
 
 
+@pytest.mark.parametrize("thickness", THICKNESS)
 @pytest.mark.parametrize("window", WINDOWS)
-def test_sauna_hand_derived_bar_and_line(window):
-    expected = np.repeat(np.array(BAR_LINE_ROWS[window], dtype=np.float32)[:, None], 40, axis=1)
-    got = sauna_transform(bar_and_line(), window=window)
+def test_sauna_hand_derived_bar_and_line(window, thickness):
+    expected = np.repeat(np.array(BAR_LINE_ROWS[window, thickness], dtype=np.float32)[:, None], 40, axis=1)
+    got = sauna_transform(bar_and_line(), window=window, thickness=thickness)
     assert got.shape == (20, 40) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)
     # transposed (40 x 20, structures vertical): catches H/W swaps in either pass
-    np.testing.assert_allclose(sauna_transform(bar_and_line().T, window=window), expected.T, atol=1e-6)
+    np.testing.assert_allclose(sauna_transform(bar_and_line().T, window=window, thickness=thickness),
+                               expected.T, atol=1e-6)
+
+
+def test_sauna_default_is_foreground_reading():
+    np.testing.assert_array_equal(sauna_transform(bar_and_line()),
+                                  sauna_transform(bar_and_line(), thickness="foreground"))
 
 
 def test_sauna_thin_vs_thick_vessel():
     """What eqs. 1-5 do with thickness (hand-derived above): across the thick bar the map is the
     ramp y^B = d/m (1/3, 2/3, 1: boundary pixels uncertain, the centre certain), while every pixel
-    of the thin line has t = d and gets +1; the background beside both is -1/3. So a thin vessel
-    gets a wide margin (-1/3 -> +1 across one boundary, +-1/3 around the thick one), not lower
-    foreground values."""
-    y = sauna_transform(bar_and_line())[:, 0]
-    assert y[15] == 1.0 and y[14] == y[16] == pytest.approx(-1 / 3)
-    np.testing.assert_allclose(y[2:7], [1 / 3, 2 / 3, 1, 2 / 3, 1 / 3], atol=1e-6)
-    assert y[1] == pytest.approx(-2 / 3) and y[7] == pytest.approx(-1 / 3)
-    assert y[15] - y[14] > y[2] - y[1]          # the thin line's jump is the larger margin
+    of the thin line has t = d and gets +1. So a thin vessel gets a wide margin, not lower
+    foreground values. The readings differ on the background: "foreground" mirrors the
+    foreground side (-1/3 beside the bar, -1 beside the line: jumps 2/3 and 2); "same-class"
+    puts -1/3 beside both (jumps 2/3 and 4/3)."""
+    fg = sauna_transform(bar_and_line(), thickness="foreground")[:, 0]
+    same = sauna_transform(bar_and_line(), thickness="same-class")[:, 0]
+    for y in (fg, same):
+        assert y[15] == 1.0
+        np.testing.assert_allclose(y[2:7], [1 / 3, 2 / 3, 1, 2 / 3, 1 / 3], atol=1e-6)
+        assert y[15] - y[14] > y[2] - y[1]      # the thin line's jump is the larger margin
+    assert fg[14] == fg[16] == -1.0 and fg[1] == pytest.approx(-1 / 3) and fg[7] == pytest.approx(-1 / 3)
+    assert same[14] == same[16] == pytest.approx(-1 / 3)
+    assert same[1] == pytest.approx(-2 / 3) and same[7] == pytest.approx(-1 / 3)
 
 
-def test_sauna_monotone_in_distance_from_boundary():
+@pytest.mark.parametrize("thickness", THICKNESS)
+def test_sauna_vessel_at_image_border(thickness):
+    """A 1 x 8 image, vessel on columns 0-2 touching the left border. Outside the image is neither
+    class (eq. 1 takes j in Omega), so d = 3 2 1 | 1 2 3 4 5 and m = 3 at the border pixel;
+    windows (|offset| <= 3) are clipped at the border.
+    FG: t = 3 everywhere -> 1, 2/3, 1/3 (both readings).
+    "foreground": col 3: t = 3 (cols 0-2), d = 1 -> -1/3; col 4: window cols 1-7, t = 2 = d -> -1;
+    cols 5-7: t = 1, 0, 0 <= d -> -1. Thickness map 3 3 3 3 2 1 0 0.
+    "same-class": col 3: t = 3 (col 5) -> -1/3; col 4: t = 3, d = 2 -> -2/3; col 5: -1; cols 6, 7
+    (d > m, outside C, but eq. 2 still pools the BG pixels of C in their window: t = 3) -> -1."""
+    from softseg.labels import sauna_terms
+
+    mask = np.zeros((1, 8), dtype=bool)
+    mask[0, :3] = True
+    expected = {"foreground": [1, 2 / 3, 1 / 3, -1 / 3, -1, -1, -1, -1],
+                "same-class": [1, 2 / 3, 1 / 3, -1 / 3, -2 / 3, -1, -1, -1]}[thickness]
+    np.testing.assert_allclose(sauna_transform(mask, thickness=thickness)[0], expected, atol=1e-6)
+    np.testing.assert_allclose(sauna_transform(mask[:, ::-1].copy(), thickness=thickness)[0], expected[::-1], atol=1e-6)
+    terms = sauna_terms(mask, thickness=thickness)
+    assert terms["m"] == 3.0
+    np.testing.assert_array_equal(terms["distance"][0], [3, 2, 1, 1, 2, 3, 4, 5])
+    t = {"foreground": [3, 3, 3, 3, 2, 1, 0, 0], "same-class": [3] * 8}[thickness]
+    np.testing.assert_array_equal(terms["thickness"][0], t)
+
+
+@pytest.mark.parametrize("thickness", THICKNESS)
+def test_sauna_monotone_in_distance_from_boundary(thickness):
     """A disk of radius 9: m = sqrt(82) (the centre's nearest BG pixel is at offset (1, 9)), and every
     FG pixel is within Chebyshev distance floor(m) = 9 of the centre, so its paper window holds the
     centre: t = m and y = y^B = d/m, strictly increasing with the distance d to the boundary.
-    Outside, y = -1 + (t - d)/m decreases to -1 as d grows."""
+    Outside, y = -1 + max(0, t - d)/m decreases to -1 as d grows (t never grows moving away)."""
     mask = disk(41, 45, (20, 22), 9.0)
-    y = sauna_transform(mask).astype(np.float64)
+    y = sauna_transform(mask, thickness=thickness).astype(np.float64)
     d, m = _distances(mask)
     assert m == pytest.approx(math.sqrt(82))
     np.testing.assert_allclose(y[mask], d[mask] / m, atol=1e-6)
@@ -168,80 +227,93 @@ def test_sauna_monotone_in_distance_from_boundary():
     assert (np.diff(outside) <= 1e-7).all() and outside[-1] == -1.0
 
 
-def test_sauna_doc_example_values():
+@pytest.mark.parametrize("thickness", THICKNESS)
+def test_sauna_doc_example_values(thickness):
     mask = np.zeros((7, 5), dtype=bool)
     mask[1:6, 1:4] = True                        # m = 2 at (3, 2)
-    y = sauna_transform(mask)
-    assert y[3, 2] == 1.0 and y[0, 0] == -1.0
-    np.testing.assert_allclose(y, sauna_loop(mask), atol=1e-6)
+    y = sauna_transform(mask, thickness=thickness)
+    # corner (0, 0): d = sqrt(2) <= m. "foreground": the FG pixel (2, 2) with d = 2 is in its window,
+    # t = 2, y = -(1 - (2 - sqrt(2))/2) = -sqrt(2)/2; "same-class": t = sqrt(2) = d -> -1.
+    corner = {"foreground": -math.sqrt(2) / 2, "same-class": -1.0}[thickness]
+    assert y[3, 2] == 1.0 and y[0, 0] == pytest.approx(corner, abs=1e-6)
+    np.testing.assert_allclose(y, sauna_loop(mask, thickness=thickness), atol=1e-6)
 
 
 # --------------------------------------------------------------------------- against the reference
 
 
+@pytest.mark.parametrize("thickness", THICKNESS)
 @pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (7, 13), (13, 7)])
-def test_reference_matches_pixel_loop(shape, window):
+def test_reference_matches_pixel_loop(shape, window, thickness):
     """The test reference itself agrees with eq. 2 written as a loop."""
     rng = np.random.default_rng(sum(shape))
     for p in (0.3, 0.6):
         mask = rng.random(shape) < p
         if mask.any() and not mask.all():
-            np.testing.assert_allclose(sauna_reference(mask, window), sauna_loop(mask, window), atol=1e-12)
+            np.testing.assert_allclose(sauna_reference(mask, window, thickness), sauna_loop(mask, window, thickness),
+                                       atol=1e-12)
 
 
 @PROPS
-@given(masks(), st.sampled_from(WINDOWS))
-def test_sauna_matches_reference(mask, window):
-    np.testing.assert_allclose(sauna_transform(mask, window=window), sauna_reference(mask, window), atol=2e-6)
+@given(masks(), st.sampled_from(WINDOWS), st.sampled_from(THICKNESS))
+def test_sauna_matches_reference(mask, window, thickness):
+    np.testing.assert_allclose(sauna_transform(mask, window=window, thickness=thickness),
+                               sauna_reference(mask, window, thickness), atol=2e-6)
 
 
+@pytest.mark.parametrize("thickness", THICKNESS)
 @pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("radius", [3.5, 12.2, 14.1, 17.0, 66.0])
-def test_sauna_thick_objects_match_reference(radius, window):
+def test_sauna_thick_objects_match_reference(radius, window, thickness):
     """Disks cut by the image border (non-square images) plus a line on the right edge, with m on
     both sides of the internal precision tiers (m < 15: uint8 distances; m < 65: uint16; larger:
     scipy's EDT)."""
     h, w = int(1.4 * radius) + 3, int(2.3 * radius) + 5
     mask = disk(h, w, (2, w // 2), radius)
     mask[:, -1] = True
-    np.testing.assert_allclose(sauna_transform(mask, window=window), sauna_reference(mask, window), atol=2e-6)
+    np.testing.assert_allclose(sauna_transform(mask, window=window, thickness=thickness),
+                               sauna_reference(mask, window, thickness), atol=2e-6)
 
 
+@pytest.mark.parametrize("thickness", THICKNESS)
 @pytest.mark.parametrize("window", WINDOWS)
-def test_sauna_vessel_like_tree(window):
+def test_sauna_vessel_like_tree(window, thickness):
     """Thin and thick lines, crossings and a blob on a 96 x 128 image."""
     yy, xx = np.mgrid[:96, :128]
     mask = np.abs(yy - 0.5 * xx - 10) <= 1.0     # thin diagonal
     mask |= np.abs(xx - 70) <= 4                  # thick vertical
     mask |= np.abs(yy - 80 + 0.2 * xx) <= 0.6     # very thin
     mask |= disk(96, 128, (30, 100), 6)
-    np.testing.assert_allclose(sauna_transform(mask, window=window), sauna_reference(mask, window), atol=2e-6)
+    np.testing.assert_allclose(sauna_transform(mask, window=window, thickness=thickness),
+                               sauna_reference(mask, window, thickness), atol=2e-6)
 
 
 # --------------------------------------------------------------------------- properties
 
 
 @PROPS
-@given(masks())
-def test_sauna_range_and_sign(mask):
+@given(masks(), st.sampled_from(THICKNESS))
+def test_sauna_range_and_sign(mask, thickness):
     """Values in [-1, 1]; positive exactly on the foreground (thresholding at 0 gives the mask)."""
-    y = sauna_transform(mask)
+    y = sauna_transform(mask, thickness=thickness)
     assert y.dtype == np.float32 and y.shape == mask.shape
     assert (y >= -1).all() and (y <= 1).all()
     assert ((y > 0) == mask).all() and ((y < 0) == ~mask).all()
 
 
 @PROPS
-@given(masks(), st.sampled_from(WINDOWS))
-def test_sauna_transpose_and_flip_equivariance(mask, window):
-    y = sauna_transform(mask, window=window)
-    np.testing.assert_array_equal(sauna_transform(np.ascontiguousarray(mask.T), window=window), y.T)
-    np.testing.assert_array_equal(sauna_transform(np.ascontiguousarray(mask[::-1, ::-1]), window=window), y[::-1, ::-1])
+@given(masks(), st.sampled_from(WINDOWS), st.sampled_from(THICKNESS))
+def test_sauna_transpose_and_flip_equivariance(mask, window, thickness):
+    kw = {"window": window, "thickness": thickness}
+    y = sauna_transform(mask, **kw)
+    np.testing.assert_array_equal(sauna_transform(np.ascontiguousarray(mask.T), **kw), y.T)
+    np.testing.assert_array_equal(sauna_transform(np.ascontiguousarray(mask[::-1, ::-1]), **kw), y[::-1, ::-1])
 
 
+@pytest.mark.parametrize("thickness", THICKNESS)
 @pytest.mark.parametrize("window", WINDOWS)
-def test_sauna_batch_is_stack_of_singles(window):
+def test_sauna_batch_is_stack_of_singles(window, thickness):
     """Per-mask m and window (different sizes in one batch), with an empty and a full mask."""
     rng = np.random.default_rng(0)
     batch = np.stack([
@@ -251,29 +323,32 @@ def test_sauna_batch_is_stack_of_singles(window):
         np.ones((23, 31), dtype=bool),           # full
         disk(23, 31, (0, 0), 20.0),              # m large, touches the border
     ])
-    got = sauna_transform(batch, window=window)
+    got = sauna_transform(batch, window=window, thickness=thickness)
     assert got.shape == batch.shape and got.dtype == np.float32
     for k in range(len(batch)):
-        np.testing.assert_array_equal(got[k], sauna_transform(batch[k], window=window))
+        np.testing.assert_array_equal(got[k], sauna_transform(batch[k], window=window, thickness=thickness))
 
 
-def test_sauna_empty_and_full_masks():
-    assert (sauna_transform(np.zeros((5, 7), dtype=bool)) == -1).all()
-    assert (sauna_transform(np.ones((5, 7), dtype=bool)) == 1).all()
-    assert (sauna_transform(np.zeros((3, 5, 7), dtype=np.uint8)) == -1).all()
-    assert sauna_transform(np.ones((1, 1))).tolist() == [[1.0]]
-    assert sauna_transform(np.zeros((1, 1))).tolist() == [[-1.0]]
+@pytest.mark.parametrize("thickness", THICKNESS)
+def test_sauna_empty_and_full_masks(thickness):
+    """No foreground: m undefined, all certain background (-1); no background: all +1."""
+    for shape in ((5, 7), (1, 1), (3, 5, 7)):
+        assert (sauna_transform(np.zeros(shape, dtype=np.uint8), thickness=thickness) == -1).all()
+        assert (sauna_transform(np.ones(shape, dtype=bool), thickness=thickness) == 1).all()
 
 
-def test_sauna_single_pixel():
-    """One FG pixel: d = 1, so m = 1 and y = 1 - (1 - 1)/1 = 1. Its 4-neighbours (d = 1) are in C
-    with t = 1: y = -1 + 0 = -1; every other BG pixel has d >= sqrt(2) > m: -1."""
-    mask = np.zeros((5, 6), dtype=bool)
-    mask[2, 3] = True
-    y = sauna_transform(mask)
-    expected = np.full((5, 6), -1.0, dtype=np.float32)
-    expected[2, 3] = 1.0
-    np.testing.assert_array_equal(y, expected)
+@pytest.mark.parametrize("thickness", THICKNESS)
+def test_sauna_single_pixel(thickness):
+    """One FG pixel: d = 1, so m = 1 and y = 1 - (1 - 1)/1 = 1. Its 4-neighbours (d = 1) have t = 1
+    under both readings (the pixel itself, or a BG neighbour with d = 1): y = -1 + 0 = -1; every
+    other BG pixel has d >= sqrt(2) > m: -1. Same on the image border and in a corner."""
+    for r, c in ((2, 3), (0, 3), (0, 0), (4, 5)):
+        mask = np.zeros((5, 6), dtype=bool)
+        mask[r, c] = True
+        y = sauna_transform(mask, thickness=thickness)
+        expected = np.full((5, 6), -1.0, dtype=np.float32)
+        expected[r, c] = 1.0
+        np.testing.assert_array_equal(y, expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -309,6 +384,8 @@ def test_sauna_errors():
         sauna_transform(torch.tensor([[-1, 1], [0, 0]]))
     with pytest.raises(ValueError, match="window: expected one of \\('paper', 'half'\\), got 'full'"):
         sauna_transform(np.zeros((2, 2)), window="full")
+    with pytest.raises(ValueError, match="thickness: expected one of \\('foreground', 'same-class'\\), got 'background'"):
+        sauna_transform(np.zeros((2, 2)), thickness="background")
 
 
 # --------------------------------------------------------------------------- label smoothing
@@ -489,38 +566,61 @@ def test_fuse_raters_errors():
 
 
 @PROPS
-@given(masks(), st.sampled_from(WINDOWS))
-def test_sauna_terms_sum_to_transform(mask, window):
-    """The intermediate maps of eqs. 1-4 add up (eq. 5, clipped) to sauna_transform."""
+@given(masks(), st.sampled_from(WINDOWS), st.sampled_from(THICKNESS))
+def test_sauna_terms_sum_to_transform(mask, window, thickness):
+    """The intermediate maps of eqs. 1-4 add up (eq. 5, clipped) to sauna_transform (the fast path)."""
     from softseg.labels import sauna_terms
 
+    kw = {"window": window, "thickness": thickness}
     if not mask.any() or mask.all():
         with pytest.raises(ValueError, match="expected both classes"):
-            sauna_terms(mask, window=window)
+            sauna_terms(mask, **kw)
         return
-    terms = sauna_terms(mask, window=window)
-    np.testing.assert_allclose(terms["sauna"], sauna_transform(mask, window=window), atol=2e-6)
+    terms = sauna_terms(mask, **kw)
+    np.testing.assert_allclose(terms["sauna"], sauna_transform(mask, **kw), atol=2e-6)
     np.testing.assert_allclose(terms["sauna"], np.clip(terms["boundary"] + terms["thickness_term"], -1, 1))
     assert ((terms["boundary"] > 0) == mask).all() and (np.abs(terms["boundary"]) <= 1).all()
     assert (terms["distance"] >= 1).all() and terms["m"] == terms["distance"][mask].max()
     fg = mask
     assert (terms["thickness"][fg] >= terms["distance"][fg]).all()          # t >= d on the foreground
+    assert (terms["thickness"] <= terms["m"] + 1e-12).all()                 # t pools distances of C only
     assert (terms["thickness_term"][fg] >= 0).all() and (terms["thickness_term"][~fg] <= 0).all()
 
 
-def test_sauna_terms_hand_derived_bar():
-    """The 20 x 40 bar-and-line mask above: y^B = d / m, y^T = 1 - t / m on the foreground."""
+@PROPS
+@given(masks())
+def test_sauna_readings_agree_on_the_foreground(mask):
+    """Every foreground pixel is in C, so both readings pool the same pixels there."""
+    a = sauna_transform(mask, thickness="foreground")
+    b = sauna_transform(mask, thickness="same-class")
+    np.testing.assert_array_equal(a[mask], b[mask])
+
+
+# Thickness maps (eq. 2, every row) of the bar-and-line mask, paper window (|row offset| <= 3), m = 3:
+#   "foreground": the largest FG d within 3 rows, 0 where there is none (rows 10, 11, 19);
+#   "same-class": FG as above; BG the largest BG d <= 3 within 3 rows (rows 0, 1 see only the
+#   2-row strip above the bar; rows 10, 11, 19 have d > m but pool the BG pixels of C near them).
+BAR_LINE_THICKNESS = {
+    "foreground": [2, 3, 3, 3, 3, 3, 3, 3, 2, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0],
+    "same-class": [2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 3, 3, 3, 3],
+}
+
+
+@pytest.mark.parametrize("thickness", THICKNESS)
+def test_sauna_terms_hand_derived_bar(thickness):
+    """The 20 x 40 bar-and-line mask above: y^B = d / m, y^T = s (1 - t / m), t from eq. 2 everywhere."""
     from softseg.labels import sauna_terms
 
-    mask = np.zeros((20, 40), dtype=bool)
-    mask[2:7] = True
-    mask[15] = True
-    terms = sauna_terms(torch.from_numpy(mask))
+    terms = sauna_terms(torch.from_numpy(bar_and_line()), thickness=thickness)
     assert terms["m"] == 3.0 and terms["radius"] == 3
+    np.testing.assert_array_equal(terms["thickness"][:, 5], BAR_LINE_THICKNESS[thickness])
     np.testing.assert_allclose(terms["boundary"][2:7, 5], [1 / 3, 2 / 3, 1, 2 / 3, 1 / 3])
     np.testing.assert_allclose(terms["thickness_term"][2:7, 5], 0.0)       # thickest vessel: t = m
     np.testing.assert_allclose(terms["thickness_term"][15, 5], 1 - 1 / 3)  # thin line: t = d = 1
-    assert terms["thickness"][10, 5] == 0 and terms["sauna"][10, 5] == -1  # d = 4 > m: outside C
+    s = np.where(bar_and_line()[:, 5], 1.0, -1.0)
+    np.testing.assert_allclose(terms["thickness_term"][:, 5], s * (1 - np.array(BAR_LINE_THICKNESS[thickness]) / 3))
+    np.testing.assert_allclose(terms["sauna"][:, 5], BAR_LINE_ROWS["paper", thickness])
+    assert terms["sauna"][10, 5] == -1                                      # d = 4 > m: y^B = -1, y^T <= 0
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -534,3 +634,12 @@ def test_sauna_terms_errors(bad, match):
 
     with pytest.raises(ValueError, match=match):
         sauna_terms(bad)
+
+
+def test_sauna_terms_option_errors():
+    from softseg.labels import sauna_terms
+
+    with pytest.raises(ValueError, match="thickness: expected one of \\('foreground', 'same-class'\\), got 'fg'"):
+        sauna_terms(bar_and_line(), thickness="fg")
+    with pytest.raises(ValueError, match="window: expected one of"):
+        sauna_terms(bar_and_line(), window="full")

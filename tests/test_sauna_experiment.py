@@ -55,6 +55,31 @@ def test_run_grid_synthetic_rows_valid(tmp_path):
         assert ev["outputs"].shape == (4, 1, 32, 32) and ev["masks"].dtype == torch.bool
 
 
+def test_paper_rows_name_their_architecture():
+    """The paper's LS and BLS numbers are its UNet++ rows (Sect. 4.1); ours are UNets."""
+    for m in ("ls", "bls"):
+        assert "UNet++" in sf.METHODS[m][0]
+    for m in ("hard", "sauna"):
+        assert "UNet++" not in sf.METHODS[m][0]
+
+
+def test_seed_study_reuses_known_runs():
+    known = sf.run_grid("fast", seed=0, methods=["hard", "sauna"], settings=TINY, progress=False)["results"]
+    st = sf.seed_study("fast", seeds=(0, 1), methods=("hard", "sauna"), settings=TINY, known={0: known})
+    assert st["seeds"] == [0, 1] and st["methods"] == ["hard", "sauna"]
+    assert st["iou"]["hard"][0] == known["hard"]["means"]["IoU"] and st["iou"]["sauna"].shape == (2,)
+    again = sf.run_grid("fast", seed=1, methods=["hard"], settings=TINY, progress=False)["results"]["hard"]
+    assert st["iou"]["hard"][1] == again["means"]["IoU"]                 # seed 1 trained, repeatably
+    for k in range(2):                                                     # ranks: a permutation per seed
+        assert sorted(int(st["rank"][m][k]) for m in st["methods"]) == [1, 2]
+        best = max(st["methods"], key=lambda m: st["iou"][m][k])
+        assert st["rank"][best][k] == 1
+    with pytest.raises(ValueError, match="methods"):
+        sf.seed_study("fast", seeds=(0,), methods=("dice",), settings=TINY)
+    with pytest.raises(ValueError, match="seeds"):
+        sf.seed_study("fast", seeds=(-1,), methods=("hard",), settings=TINY)
+
+
 def test_run_grid_is_repeatable():
     a = sf.run_grid("fast", methods=["bls"], settings=TINY, progress=False)["results"]["bls"]["means"]
     b = sf.run_grid("fast", methods=["bls"], settings=TINY, progress=False)["results"]["bls"]["means"]

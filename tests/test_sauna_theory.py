@@ -31,9 +31,31 @@ def test_prop1_random_pairs_any_hypercube(alpha, width, dim, seed):
 
 @pytest.mark.parametrize("alpha, beta", [(-1, 1), (0, 1), (2, 5), (-7, -3), (-1e-300, 1e-300), (-3, 1e8)])
 def test_prop1_adversarial(alpha, beta):
+    """The rewritten form (supp. eq. 2) breaks no axiom; eq. (6) as printed loses only pairs whose
+    true Delta is below float64's resolution near 1 (reflexivity: 0 for a != b)."""
     a, b = th.adversarial_pairs(alpha, beta, dim=5)
     assert (a >= alpha).all() and (b <= beta).all() and (a <= beta).all() and (b >= alpha).all()
-    assert th.semimetric_violations(a, b) == {"reflexivity": 0, "positivity": 0, "symmetry": 0, "range": 0}
+    assert th.semimetric_violations(a, b, form="supp2") == {"reflexivity": 0, "positivity": 0, "symmetry": 0, "range": 0}
+    bad = th.semimetric_violations(a, b, per_pair=True)
+    assert not (bad["positivity"] | bad["symmetry"] | bad["range"]).any()
+    exact = th.delta_jml(a, b, form="supp2")
+    assert bad["reflexivity"].any() and (exact[bad["reflexivity"]] > 0).all()
+    assert (exact[bad["reflexivity"]] < torch.finfo(torch.float64).eps).all()
+
+
+def test_delta_jml_forms():
+    g = torch.Generator().manual_seed(1)
+    a, b = 4 * torch.rand(2, 100, 7, generator=g, dtype=torch.float64) - 2
+    torch.testing.assert_close(th.delta_jml(a, b), th.delta_jml(a, b, form="supp2"))
+    x = torch.tensor([1.0], dtype=torch.float64)
+    y = torch.nextafter(x, torch.zeros(1, dtype=torch.float64))
+    assert th.delta_jml(x, y) == 0 and 0 < th.delta_jml(x, y, form="supp2") < 1e-15
+    with pytest.raises(ValueError, match="form: expected one of"):
+        th.delta_jml(x, y, form="eq7")
+
+
+def test_jml_coordinate_identities():
+    assert th.jml_coordinate_identities() == {"sum": True, "difference": True, "gap": True}
 
 
 def test_delta_jml_values_and_errors():
@@ -70,7 +92,54 @@ def test_focal_l1_analysis(gamma):
 
 
 def test_stable_focal_l1_proof():
-    assert all(th.stable_focal_l1_proof().values())
+    proof = th.stable_focal_l1_proof()
+    assert all(proof.values())
+    assert {"jump_nonnegative", "jump_zero_at_one"} <= set(proof)
+
+
+def test_combined_loss_is_gjml_plus_stable():
+    from softseg.losses import stable_focal_l1_loss
+
+    g = torch.Generator().manual_seed(2)
+    f, y = 2 * torch.rand(2, 3, 5, generator=g, dtype=torch.float64) - 1
+    got = th.combined_loss(f, y, gamma=2.0)
+    assert got.shape == (3,)
+    want = generalized_jml(f[:, None], y[:, None], reduction="none")[:, 0] \
+        + stable_focal_l1_loss(f, y, gamma=2.0, reduction="none").mean(-1)
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("n", [2, 16])
+def test_wrong_sign_valley(n):
+    """1 + A/F + (A + F)/n in the wrong-sign region, minimal at F = sqrt(nA): zero gradient,
+    closed-form value, flat along the level set, higher off it."""
+    g = torch.Generator().manual_seed(n)
+    y = (2 * torch.rand(n, generator=g, dtype=torch.float64) - 1) * 0.9
+    y = torch.where(y.abs() < 0.05, torch.full_like(y, 0.3), y)
+    out = th.wrong_sign_valley(y)
+    f = out["f"]
+    assert (torch.sign(f) == -torch.sign(y)).all() and (f.abs() > y.abs()).all() and (f.abs() < 1).all()
+    torch.testing.assert_close(f.abs().sum(), torch.sqrt(n * y.abs().sum()))
+    assert out["grad"].abs().max() < 1e-12
+    torch.testing.assert_close(out["loss"], out["closed_form"])
+    assert out["loss"] > th.combined_loss(y, y) == 0
+    # moving along {sum |f_i| = F} (opposite steps on two pixels) keeps the loss; changing F raises it
+    step = torch.zeros(n, dtype=torch.float64)
+    step[0], step[1] = 1e-3 * torch.sign(f[0]), -1e-3 * torch.sign(f[1])
+    torch.testing.assert_close(th.combined_loss(f + step, y), out["loss"], rtol=0, atol=1e-12)
+    for scale in (0.99, 1.01):
+        assert th.combined_loss(f * scale, y) > out["loss"]
+
+
+@pytest.mark.parametrize("y, match", [
+    (torch.tensor([0.5, 0.0], dtype=torch.float64), "0"),
+    (torch.tensor([1.0, -1.0], dtype=torch.float64), "some"),
+    (torch.zeros(2, 2, dtype=torch.float64), "1-D"),
+    (torch.tensor([1.5, 0.2], dtype=torch.float64), "outside"),
+])
+def test_wrong_sign_valley_errors(y, match):
+    with pytest.raises(ValueError, match=match):
+        th.wrong_sign_valley(y)
 
 
 def test_count_local_minima_focal_and_stable():
@@ -110,3 +179,20 @@ def test_descend():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_valley_perturbations():
+    """At a valley point every small move raises the loss or leaves it (to rounding); moves that
+    keep sum |f_i| leave it."""
+    g = torch.Generator().manual_seed(3)
+    mag = 0.05 + 0.9 * torch.rand(12, generator=g, dtype=torch.float64)
+    y = mag * torch.where(torch.rand(12, generator=g, dtype=torch.float64) < 0.5, -1.0, 1.0)
+    f = th.wrong_sign_valley(y)["f"]
+    ch = th.valley_perturbations(f, y, n_dirs=200, generator=g)
+    assert ch["random"].shape == ch["along"].shape == (200,)
+    assert ch["random"].min() > -1e-12 and ch["random"].max() > 1e-9
+    assert ch["along"].abs().max() < 1e-12
+    # at the target itself, every move raises the loss (a strict minimum)
+    assert th.valley_perturbations(y, y, n_dirs=50, generator=g)["random"].min() > 0
+    with pytest.raises(ValueError, match="n_dirs"):
+        th.valley_perturbations(f, y, n_dirs=0)

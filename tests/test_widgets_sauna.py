@@ -1,4 +1,5 @@
-"""Tests of :mod:`softseg.widgets.sauna`: the curves and surfaces of the paper's Figure 4."""
+"""Tests of :mod:`softseg.widgets.sauna`: the curves of the paper's Figure 4c and the two-pixel surfaces
+that extend Figure 4."""
 
 from __future__ import annotations
 
@@ -48,6 +49,23 @@ def test_surfaces_two_pixels():
     j, i = np.argwhere(mins)[0]
     assert (s["f1"][j, i], s["f2"][j, i]) == pytest.approx((0.6, -0.2), abs=0.05)
     assert (s["gjml"] >= 0).all() and (s["gjml"] <= 2).all()
+    np.testing.assert_array_equal(s["combined"], s["gjml"] + s["stable"])
+
+
+def test_surfaces_combined_loss_has_a_wrong_sign_valley():
+    """Default targets (0.5, -0.3): GJML + SF-L1 has, besides the target, grid minima on the
+    segment of the wrong-sign quadrant where |f1| + |f2| = sqrt(n A) = sqrt(2 * 0.8) (to the grid
+    step), f1 < 0 < f2 (sauna_theory.wrong_sign_valley)."""
+    s = loss_surfaces(n=121)
+    mins = surface_local_minima(s["combined"])
+    f1, f2 = s["f1"][mins], s["f2"][mins]
+    at_target = (np.abs(f1 - 0.5) < 1e-9) & (np.abs(f2 + 0.3) < 1e-9)
+    assert at_target.sum() == 1 and mins.sum() > 1
+    step = 2 / 120
+    others = ~at_target
+    assert (f1[others] < 0).all() and (f2[others] > 0).all()
+    assert (np.abs(np.abs(f1[others]) + np.abs(f2[others]) - np.sqrt(1.6)) <= 2 * step).all()
+    assert surface_local_minima(s["gjml"]).sum() == 3              # (0.5, -0.3), (-1, -1), (-1, 1)
 
 
 def test_local_minima_helper():
@@ -70,7 +88,7 @@ def test_curves_errors(kwargs, exc, match):
 
 def test_draw_non_default_and_widget():
     fig = draw_sauna_losses(-0.4, 0.8, 2.5, n_curve=101, n_surface=31)
-    assert len(fig.axes) == 7  # 4 panels + 3 colour bars
+    assert len(fig.axes) == 9  # 5 panels + 4 colour bars
     assert "-0.40" in fig.axes[0].get_title()
     fig2 = draw_sauna_losses(0.3, 0.3, 1.0, n_curve=51, n_surface=21, fig=fig)
     assert fig2 is fig

@@ -270,7 +270,8 @@ def stable_focal_l1_loss(f: torch.Tensor, y: torch.Tensor, gamma: float = 1.0,
     y : torch.Tensor
         Target of the same shape, dtype and device, values in :math:`[-1, 1]`.
     gamma : float, default 1.0
-        Focusing exponent :math:`\gamma > 0` (Proposition 2 is stated for :math:`\gamma \ge 1`).
+        Focusing exponent :math:`\gamma > 0` (the supplement's proof of Proposition 2 assumes
+        :math:`\gamma \ge 1`; the statement holds for every :math:`\gamma > 0`).
     reduction : {"mean", "sum", "none"}, default "mean"
         ``"mean"`` over all elements, ``"sum"``, or ``"none"`` for the per-pixel map.
 
@@ -296,7 +297,9 @@ def stable_focal_l1_loss(f: torch.Tensor, y: torch.Tensor, gamma: float = 1.0,
         \qquad \mathcal{L}^S_{\mathrm{FocalL1}} = \frac{1}{|\Omega|} \sum_{i \in \Omega}
         \ell^S(f_i, y_i).
 
-    Proposition 2: for :math:`\gamma \ge 1` and every fixed :math:`y_i \in [-1, 1]`,
+    Proposition 2: for every :math:`\gamma > 0` (the supplement's proof assumes
+    :math:`\gamma \ge 1`; :func:`softseg.sauna_theory.stable_focal_l1_proof` needs only
+    :math:`\gamma > 0`) and every fixed :math:`y_i \in [-1, 1]`,
     :math:`f_i = y_i` is the only local (and global) minimum on :math:`[-1, 1]` (linear
     :math:`|y_i - f_i|` on the wrong-sign side, :math:`|y_i - f_i|^{1+\gamma}` on the right one).
     Proposition 3: :math:`\mathcal{L}^S_{\mathrm{FocalL1}} \le \mathcal{L}_{\mathrm{FocalL1}}`,

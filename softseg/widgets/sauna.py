@@ -1,12 +1,16 @@
-r"""Loss surfaces of the SAUNA chapter: the paper's Figure 4, live.
+r"""Loss surfaces of the SAUNA chapter: the paper's Figure 4, live, and its extension to two pixels.
 
-Three layers (see :mod:`softseg.widgets`):
+The paper's Fig. 4a–b are surfaces over (prediction, target) of one pixel and Fig. 4c a cut of
+them at a fixed target; the curves here are that cut for any target. The two-pixel contour maps
+(over both predictions of an image, targets fixed) are this book's extension, not a figure of
+the paper. Three layers (see :mod:`softseg.widgets`):
 
 * :func:`loss_curves` and :func:`loss_surfaces` — pure functions: Focal-L1 (eq. 8), Stable
   Focal-L1 (eq. 9) and GJML (eq. 7) over the prediction of one pixel (1-D) and over the
   predictions of two pixels (2-D, the losses averaged over the two pixels as eqs. 8–9 do;
-  GJML over the two-pixel image), for targets ``y`` (and ``y2``) and focusing parameter γ;
-  :func:`surface_local_minima` marks the grid's local minima;
+  GJML over the two-pixel image; and the method's loss GJML + Stable Focal-L1), for targets
+  ``y`` (and ``y2``) and focusing parameter γ; :func:`surface_local_minima` marks the grid's
+  local minima;
 * :func:`draw_sauna_losses` — a Matplotlib figure of both;
 * :func:`sauna_losses_widget` — sliders for ``y``, ``y2`` and γ wired to the drawing function
   (``ipywidgets`` is imported inside).
@@ -85,8 +89,9 @@ def loss_surfaces(y: float = 0.5, y2: float = -0.3, gamma: float = 1.0, *, n: in
     -------
     dict
         ``f1``, ``f2`` (``(n, n)`` grids, ``f1`` along columns) and ``focal``, ``stable``
-        (means over the two pixels, eqs. 8–9) and ``gjml`` (eq. 7 over the image), each
-        ``(n, n)`` float64.
+        (means over the two pixels, eqs. 8–9), ``gjml`` (eq. 7 over the image) and
+        ``combined`` (``gjml + stable``: the method's loss, weights 1 and 1), each ``(n, n)``
+        float64.
     """
     y, y2 = _check_target("y", y), _check_target("y2", y2)
     gamma = check_positive("gamma", gamma)
@@ -95,12 +100,14 @@ def loss_surfaces(y: float = 0.5, y2: float = -0.3, gamma: float = 1.0, *, n: in
     pred = torch.stack([f1, f2], -1).reshape(-1, 1, 2)
     tgt = torch.tensor([y, y2], dtype=torch.float64).expand_as(pred).contiguous()
     shape = f1.shape
-    return {
+    out = {
         "f1": f1.numpy(), "f2": f2.numpy(),
         "focal": focal_l1_loss(pred, tgt, gamma=gamma, reduction="none").mean(-1).reshape(shape).numpy(),
         "stable": stable_focal_l1_loss(pred, tgt, gamma=gamma, reduction="none").mean(-1).reshape(shape).numpy(),
         "gjml": generalized_jml(pred, tgt, reduction="none").reshape(shape).numpy(),
     }
+    out["combined"] = out["gjml"] + out["stable"]
+    return out
 
 
 def surface_local_minima(values: np.ndarray) -> np.ndarray:
@@ -120,12 +127,13 @@ def surface_local_minima(values: np.ndarray) -> np.ndarray:
 
 def draw_sauna_losses(y: float = DEFAULTS["y"], y2: float = DEFAULTS["y2"], gamma: float = DEFAULTS["gamma"], *,
                       n_curve: int = 401, n_surface: int = 121, fig=None):
-    """Figure 4 of the paper, for any targets and γ: 1-D curves and 2-D contour maps.
+    """The paper's Figure 4c for any target and γ, and an extension of Fig. 4 to two pixels.
 
-    Panel 1: the three losses over the prediction of a pixel with target ``y`` (the paper's
-    Fig. 4c). Panels 2–4: Focal-L1, Stable Focal-L1 and GJML over the two predictions of an
-    image with targets ``(y, y2)`` (Fig. 4a–b, plus GJML); white crosses mark the grid's local
-    minima, the star the target.
+    Panel 1: the three losses over the prediction of a pixel with target ``y`` (the cut of the
+    paper's Fig. 4c, for any target). Panels 2–5: Focal-L1, Stable Focal-L1, GJML and the
+    method's GJML + Stable Focal-L1 over the two predictions of an image with targets
+    ``(y, y2)`` — not the paper's Fig. 4a–b, which are surfaces over (prediction, target) of one
+    pixel; white crosses mark the grid's local minima, the star the target.
 
     Returns
     -------
@@ -136,10 +144,10 @@ def draw_sauna_losses(y: float = DEFAULTS["y"], y2: float = DEFAULTS["y2"], gamm
     c = loss_curves(y, gamma, n=n_curve)
     s = loss_surfaces(y, y2, gamma, n=n_surface)
     if fig is None:
-        fig = plt.figure(figsize=(15, 3.6))
+        fig = plt.figure(figsize=(18, 3.6))
     else:
         fig.clear()
-    axes = fig.subplots(1, 4)
+    axes = fig.subplots(1, 5)
     ax = axes[0]
     ax.plot(c["f"], c["focal"], label="Focal-L1 (eq. 8)")
     ax.plot(c["f"], c["stable"], label="Stable Focal-L1 (eq. 9)")
@@ -148,7 +156,8 @@ def draw_sauna_losses(y: float = DEFAULTS["y"], y2: float = DEFAULTS["y2"], gamm
     ax.set(xlabel="prediction $f$", ylabel="loss", title=rf"one pixel, $\tilde y$ = {y:.2f}, $\gamma$ = {gamma:.2f}",
            ylim=(0, max(2.05, float(np.nanmax(c["focal"])) * 1.02)))
     ax.legend(fontsize=7, loc="upper center")
-    for ax, key, title in zip(axes[1:], ("focal", "stable", "gjml"), ("Focal-L1", "Stable Focal-L1", "GJML")):
+    for ax, key, title in zip(axes[1:], ("focal", "stable", "gjml", "combined"),
+                              ("Focal-L1", "Stable Focal-L1", "GJML", "GJML + SF-L1")):
         z = s[key]
         cs = ax.contourf(s["f1"], s["f2"], z, levels=30, cmap="viridis")
         fig.colorbar(cs, ax=ax, fraction=0.046)
