@@ -16,15 +16,17 @@ that is not part of the paper text). :data:`TRIANGLE_CONSTANT` holds the constan
 derives and checks: :math:`\rho = 1` for the metrics JML1/JML2 and :math:`\rho = 3/2` for
 DML1/DML2. Why 3/2: DML\ :sub:`k` :math:`= h(\mathrm{JML}_k)` with :math:`h(t) = t / (2 - t)`
 (Sect. 2.2), :math:`h` is increasing and convex on :math:`[0, 1]`, and for a metric :math:`g`
-with values in :math:`[0, 1]`,
+with values in :math:`[0, 1]` and points :math:`a, b, c`,
 
 .. math::
 
     \frac{h(g_{ac})}{h(g_{ab}) + h(g_{bc})} \le
-    \max_{a, b \ge 0} \frac{h(\min(1, a + b))}{h(a) + h(b)} = \frac{h(1)}{2 h(1/2)} = \frac32,
+    \max_{\alpha, \beta \ge 0} \frac{h(\min(1, \alpha + \beta))}{h(\alpha) + h(\beta)}
+    = \frac{h(1)}{2 h(1/2)} = \frac32
 
-attained by the hard vectors :math:`a = (1, 0), b = (1, 1), c = (0, 1)` — so 3/2 is the best
-constant already on :math:`\{0, 1\}^p`. :func:`rho_certificate` checks the algebra with sympy.
+(the numbers :math:`\alpha = g_{ab}`, :math:`\beta = g_{bc}`), attained by the hard vectors
+:math:`a = (1, 0), b = (1, 1), c = (0, 1)` — so 3/2 is the best constant already on
+:math:`\{0, 1\}^p`. :func:`rho_certificate` checks the algebra with sympy.
 
 Public functions:
 
@@ -426,40 +428,50 @@ def theorem3_certificate() -> dict[str, Any]:
     -------
     dict
         ``"ratio_identity"``: the residual of the first identity in symbols :math:`S, P, B` (0);
-        ``"pixel_terms"``: the residuals of :math:`x + y - 2xy - |x - y| = 2\min(1 - \max)` in
-        the two orders :math:`x \ge y` and :math:`x \le y` (both 0);
+        ``"pixel_residual"``: the order-free pixel residual
+        :math:`x + y - 2xy - |x - y| - 2\min(x, y)\,(1 - \max(x, y))`, written with sympy's
+        ``Abs``, ``Min`` and ``Max``;
+        ``"pixel_terms"``: that residual simplified after substituting :math:`x = y + d` and
+        :math:`y = x + d` (:math:`d \ge 0`), the two orders that cover every pair (both 0);
         ``"pixel_term"``: the pixel term :math:`2 m (1 - M)` as a function of
         :math:`m = \min, M = \max`, nonnegative on :math:`0 \le m \le M \le 1`.
+
+    Notes
+    -----
+    The residual is written once, without choosing an order; each substitution lets sympy
+    resolve ``Abs``, ``Min`` and ``Max`` its own way (``d`` is known to be nonnegative), so the
+    two orders are two different expressions before simplification, not one expression twice.
     """
     import sympy as sp
 
     S, P, B = sp.symbols("S P B", positive=True)
     identity = sp.simplify((B / (2 * P + B) - B / S) - B * (S - 2 * P - B) / (S * (2 * P + B)))
-    a, d = sp.symbols("a d", nonnegative=True)  # the smaller value a and the gap d = |x - y|
-    xs, ys = a + d, a  # x >= y
-    term = lambda u, v, absval: u + v - 2 * u * v - absval  # noqa: E731
-    r1 = sp.simplify(term(xs, ys, d) - 2 * ys * (1 - xs))
-    r2 = sp.simplify(term(ys, xs, d) - 2 * ys * (1 - xs))  # x <= y: the same with roles swapped
+    x, y, d = sp.symbols("x y d", nonnegative=True)
+    residual = x + y - 2 * x * y - sp.Abs(x - y) - 2 * sp.Min(x, y) * (1 - sp.Max(x, y))
+    orders = [sp.simplify(residual.subs(x, y + d)), sp.simplify(residual.subs(y, x + d))]  # x >= y, x <= y
     m, M = sp.symbols("m M", nonnegative=True)
-    return {"ratio_identity": identity, "pixel_terms": [r1, r2], "pixel_term": 2 * m * (1 - M)}
+    return {"ratio_identity": identity, "pixel_residual": residual, "pixel_terms": orders,
+            "pixel_term": 2 * m * (1 - M)}
 
 
 def rho_certificate() -> dict[str, Any]:
     r"""The constant :math:`\rho = 3/2` of Theorem 1 for DML = h(JML), checked by sympy.
 
-    With :math:`h(t) = t/(2 - t)` and :math:`a, b \ge 0`, :math:`s = a + b \le 1`,
-    :math:`q = ab`:
+    With :math:`h(t) = t/(2 - t)` and the JML values :math:`\alpha = g(x, y) \ge 0`,
+    :math:`\beta = g(y, z) \ge 0` (numbers, not points), :math:`s = \alpha + \beta \le 1`,
+    :math:`q = \alpha\beta`:
 
     .. math::
 
-        \tfrac32\,(h(a) + h(b)) - h(a + b) = \frac{N}{D},\quad
+        \tfrac32\,(h(\alpha) + h(\beta)) - h(\alpha + \beta) = \frac{N}{D},\quad
         N = 2\bigl(s(2 - s) - q(6 - 2s)\bigr) \ge 2\cdot\frac{s(s-1)(s-4)}{2} \ge 0
-        \ (q \le s^2/4),\quad D = 2(2-a)(2-b)(2-a-b) > 0,
+        \ (q \le s^2/4),\quad D = 2(2-\alpha)(2-\beta)(2-\alpha-\beta) > 0,
 
-    and for :math:`s > 1`, :math:`h(\min(1, s)) = 1 \le \tfrac32\cdot 2h(1/2) \le \tfrac32(h(a)+h(b))`
-    by convexity (:math:`h'' = 4/(2-t)^3 > 0`). Together with :math:`h` increasing and the
-    triangle inequality of JML this gives eq. (5) with :math:`\rho = 3/2`; :math:`a = b = 1/2`
-    (the hard example of :func:`triangle_ratio`) attains it.
+    and for :math:`s > 1`, :math:`h(\min(1, s)) = 1 \le \tfrac32\cdot 2h(1/2) \le
+    \tfrac32(h(\alpha)+h(\beta))` by convexity (:math:`h'' = 4/(2-t)^3 > 0`). Together with
+    :math:`h` increasing and the triangle inequality of JML this gives eq. (5) with
+    :math:`\rho = 3/2`; :math:`\alpha = \beta = 1/2` (the hard example of :func:`triangle_ratio`)
+    attains it.
 
     Returns
     -------
@@ -471,13 +483,14 @@ def rho_certificate() -> dict[str, Any]:
     """
     import sympy as sp
 
-    a, b, s, q, t = sp.symbols("a b s q t", nonnegative=True)
+    # alpha, beta: the JML values g(x, y), g(y, z) (numbers; x, y, z are the points)
+    alpha, beta, s, q, t = sp.symbols("alpha beta s q t", nonnegative=True)
     h = lambda u: u / (2 - u)  # noqa: E731
-    expr = sp.together(sp.Rational(3, 2) * (h(a) + h(b)) - h(a + b))
+    expr = sp.together(sp.Rational(3, 2) * (h(alpha) + h(beta)) - h(alpha + beta))
     num, den = sp.fraction(expr)
     claimed_num = 2 * (s * (2 - s) - q * (6 - 2 * s))
-    num_id = sp.expand(num - claimed_num.subs({s: a + b, q: a * b}))
-    den_id = sp.expand(den - 2 * (2 - a) * (2 - b) * (2 - a - b))
+    num_id = sp.expand(num - claimed_num.subs({s: alpha + beta, q: alpha * beta}))
+    den_id = sp.expand(den - 2 * (2 - alpha) * (2 - beta) * (2 - alpha - beta))
     lower = s * (s - 1) * (s - 4) / 2
     low_id = sp.expand(s * (2 - s) - s**2 / 4 * (6 - 2 * s) - lower)
     return {"numerator_identity": num_id, "denominator_identity": den_id, "lower_bound_identity": low_id,

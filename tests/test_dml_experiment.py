@@ -54,14 +54,18 @@ def test_evaluate_predictions_ends_of_range():
 
 def test_grid_rows_paper_values():
     grid = [{"label": lab, "loss": loss, **{m: 1.0 for m in dq.METRIC_COLUMNS}}
-            for lab in ("weighted", "bls") for loss in dq.LOSSES]
+            for lab in ("weighted", "ls", "bls") for loss in dq.LOSSES]
     rows = dq.grid_rows(grid, table="T", dataset=None, paper_row="All")
-    assert len(rows) == 4 * len(dq.METRIC_COLUMNS)
+    assert len(rows) == 6 * len(dq.METRIC_COLUMNS)
     by_key = {(r["row"], r["column"]): r for r in rows}
     assert by_key["Weighted", "CE+DML Dice (%)"]["paper"] == 79.85  # Table 2, All, Weighted
     assert by_key["Weighted", "CE+DML ECE (%)"]["paper"] == 0.29
     assert by_key["Weighted", "CE+SDL Dice (%)"]["paper"] is None  # Table 6 is not in the paper text
-    assert by_key["BLS", "CE+DML Dice (%)"]["paper"] is None  # BLS is not in Table 2
+    # Table 2's "LS" (All: Dice 79.15, ECE 0.35) beside boundary LS, the LS of the authors' code;
+    # global LS, with ECE ~ eps/2 by construction, has no paper counterpart
+    assert by_key["boundary LS", "CE+DML Dice (%)"]["paper"] == 79.15
+    assert by_key["boundary LS", "CE+DML ECE (%)"]["paper"] == 0.35
+    assert all(by_key["global LS", f"{loss} {m}"]["paper"] is None for loss in dq.LOSSES for m in dq.METRIC_COLUMNS)
     assert by_key["Weighted", "CE+DML L1 to mean (%)"]["paper"] is None
     assert all(r["note"] == "dml-training" and "tolerance" not in r for r in rows)
     rows = dq.grid_rows(grid, table="Table 2", dataset="Kidney", paper_row="Kidney")
@@ -75,6 +79,100 @@ def test_paper_all_row_is_mean_of_tasks():
     for metric, values in dq.PAPER_TABLE2["All"].items():
         mean = np.mean([dq.PAPER_TABLE2[t][metric] for t in tasks], axis=0)
         np.testing.assert_allclose(mean, values, rtol=0, atol=0.0101)
+
+
+def test_label_options_match_the_authors_boundary_ls():
+    """bls: the authors' code (JDTLosses get_soft_label, ls.yaml: epsilon 0.5, k = 3) smooths the
+    pixels with a pixel of the other class in their 3 x 3 window to 1 - eps + eps/2 = 0.75 (and
+    eps/2 = 0.25), nothing else; ls smooths every pixel with eps = 0.1 (0.95 / 0.05)."""
+    for lab, values in (("bls", {0.0, 0.25, 0.75, 1.0}), ("ls", {0.05, 0.95})):
+        ds = SyntheticRaters(2, size=24, raters=5, label=lab, **dq.PRESETS["fast"]["label_options"][lab])
+        _, target = ds[0]
+        np.testing.assert_allclose(sorted(set(target.flatten().tolist())), sorted(values), atol=1e-7)
+    ds = SyntheticRaters(2, size=24, raters=5, label="bls", **dq.LABEL_OPTIONS["bls"])
+    _, target = ds[0]
+    majority = ds.stack()["majority"][0, 0].numpy().astype(bool)
+    pad = np.pad(majority, 1, mode="edge")
+    shifted = [pad[1 + i:25 + i, 1 + j:25 + j] for i in (-1, 0, 1) for j in (-1, 0, 1)]
+    band = np.any([s != majority for s in shifted], axis=0)  # the other class in the 3 x 3 window
+    t = target[0].numpy()
+    np.testing.assert_array_equal(t[~band], majority[~band].astype(np.float32))
+    np.testing.assert_allclose(t[band], np.where(majority[band], 0.75, 0.25))
+    assert dq.PRESETS["full"]["label_options"] == dq.PRESETS["fast"]["label_options"] == dq.LABEL_OPTIONS
+
+
+def _table(values):
+    """A metric table with ``values[label, loss] = {metric: v}`` filled up with 0 elsewhere."""
+    return {(lab, loss): {m: values.get((lab, loss), {}).get(m, 0.0) for m in dq.METRIC_COLUMNS}
+            for lab in dq.LABEL_COLUMNS for loss in dq.LOSSES}
+
+
+def test_soft_vs_hard_verdicts():
+    # the paper's Table 2, "All": every soft label beats every hard one on Dice, BDice and ECE
+    paper = dq.soft_vs_hard(dq.paper_metric_table("All"))
+    assert [r["verdict"] for r in paper] == ["soft better"] * 3 and all(r["soft wins"] == "4/4" for r in paper)
+    dice, bdice, ece = paper
+    assert dice["margin"] == pytest.approx(77.31 - 76.80)        # worst soft (Uniform) - best hard (Majority)
+    assert bdice["margin"] == pytest.approx(76.59 - 75.59)       # Weighted - Random
+    assert ece["margin"] == pytest.approx(0.57 - 0.38)           # best hard ECE - worst soft ECE
+    # Brain Tumor T2 (Table 2): Dice majority 58.58 > uniform 52.42, weighted 61.01 > both hard
+    bt2 = dq.soft_vs_hard(dq.paper_metric_table("Brain Tumor T2"), metrics=("Dice (%)",))[0]
+    assert bt2["verdict"] == "mixed" and bt2["soft wins"] == "3/4"
+    assert bt2["margin"] == pytest.approx(52.42 - 58.58)
+    # lower is better for ECE: soft labels with a larger ECE lose
+    t = _table({("majority", "CE+SDL"): {"ECE (%)": 1.0}, ("random", "CE+SDL"): {"ECE (%)": 1.5},
+                ("mean", "CE+SDL"): {"ECE (%)": 2.0}, ("weighted", "CE+SDL"): {"ECE (%)": 3.0}})
+    row = dq.soft_vs_hard(t, loss="CE+SDL", metrics=("ECE (%)",))[0]
+    assert row["verdict"] == "hard better" and row["soft wins"] == "0/4" and row["margin"] == pytest.approx(-2.0)
+    assert row["Majority"] == 1.0 and row["Weighted"] == 3.0
+    with pytest.raises(ValueError, match="metric: expected one of"):
+        dq.soft_vs_hard(t, metrics=("IoU",))
+    with pytest.raises(ValueError, match="row: expected one of"):
+        dq.paper_metric_table("Liver")
+
+
+def test_dml_minus_sdl_directions():
+    t = _table({("mean", "CE+SDL"): {"Dice (%)": 80.0, "ECE (%)": 3.0},
+                ("mean", "CE+DML"): {"Dice (%)": 80.5, "ECE (%)": 2.0}})
+    rows = {(r["labels"], r["metric"]): r for r in dq.dml_minus_sdl(t, labels=("mean",))}
+    assert rows["Uniform", "Dice (%)"]["DML - SDL"] == pytest.approx(0.5) and rows["Uniform", "Dice (%)"]["DML better"]
+    assert rows["Uniform", "ECE (%)"]["DML - SDL"] == pytest.approx(-1.0) and rows["Uniform", "ECE (%)"]["DML better"]
+    assert not rows["Uniform", "BDice (%)"]["DML better"]  # a tie is not better
+    assert len(rows) == len(dq.METRIC_COLUMNS)
+
+
+def test_metric_table_from_grid_and_record_and_committed_comparison():
+    grid = [{"label": lab, "loss": loss, **{m: float(i) for i, m in enumerate(dq.METRIC_COLUMNS)}}
+            for lab in ("majority", "bls") for loss in dq.LOSSES]
+    table = dq.metric_table(grid)
+    record = {"rows": dq.grid_rows(grid, table="T", dataset=None, paper_row="All")}
+    assert dq.metric_table(record) == table
+    qubiq = {"rows": dq.grid_rows(grid, table="T", dataset="Kidney", paper_row="Kidney")
+             + dq.grid_rows(grid, table="T", dataset="All", paper_row="All")}
+    assert dq.metric_table(qubiq, dataset="Kidney") == table and dq.metric_table(qubiq) == {}
+    with pytest.raises(ValueError, match="record row: expected a label column"):
+        dq.metric_table({"rows": [{"row": "Soft", "column": "CE+DML Dice (%)", "ours": 1.0}]})
+    # the live run beside the record: within the per-metric tolerance, or not
+    live = {k: dict(v) for k, v in table.items()}
+    live["bls", "CE+DML"]["Dice (%)"] += 0.05
+    live["majority", "CE+SDL"]["L1 to mean (%)"] += 0.05  # L1's tolerance is 0.01
+    rows = dq.compare_with_committed(live, record)
+    assert len(rows) == len(record["rows"])
+    off = {(r["labels"], r["column"]) for r in rows if not r["within"]}
+    assert off == {("Majority", "CE+SDL L1 to mean (%)")}
+    moved = next(r for r in rows if (r["labels"], r["column"]) == ("boundary LS", "CE+DML Dice (%)"))
+    assert moved["difference"] == pytest.approx(0.05) and moved["paper"] == 79.15 and moved["tolerance"] == 0.1
+
+
+def test_gradient_gap_theorem2_in_one_step():
+    """Hard targets: the two losses' parameter gradients agree to float rounding (a few ulps);
+    soft targets: they differ."""
+    for dtype in (torch.float32, torch.float64):
+        eps = torch.finfo(dtype).eps
+        assert dq.gradient_gap("majority", TINY, dtype=dtype) <= 16 * eps
+    assert dq.gradient_gap("mean", TINY) > 1e-3
+    with pytest.raises(ValueError, match="label: expected one of"):
+        dq.gradient_gap("soft", TINY)
 
 
 def test_paper_table2_shape():

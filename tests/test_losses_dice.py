@@ -195,6 +195,19 @@ def test_dml_is_jml_transformed(xy):
         torch.testing.assert_close(LOSSES[f"dml{k}"](x, y), j / (2 - j), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("eps", [0.3, 2.0])
+def test_dml_is_jml_transformed_with_half_the_smoothing(eps):
+    """With eps > 0: DML_eps = h(JML_{eps/2}), not h(JML_eps). DML1 = B / (S + eps) and
+    JML1 = B / ((S + B) / 2 + e), so h(JML1) = B / (S + 2e); likewise DML2 = B / (2P + B + eps),
+    h(JML2) = B / (2P + B + 2e): equal for e = eps / 2."""
+    x, y = rand_pair((6, 2, 7), seed=3)
+    h = lambda t: t / (2 - t)  # noqa: E731
+    for k in (1, 2):
+        dml = LOSSES[f"dml{k}"](x, y, eps)
+        torch.testing.assert_close(dml, h(LOSSES[f"jml{k}"](x, y, eps / 2)), rtol=1e-12, atol=1e-12)
+        assert (dml - h(LOSSES[f"jml{k}"](x, y, eps))).abs().max() > 1e-3  # the same eps does not pair
+
+
 # --------------------------------------------------------------------------- Theorem 1 (axioms)
 
 # Relaxed triangle constant rho of eq. (5). JML is a metric (rho = 1, ref. [47]). For DML the
@@ -358,6 +371,38 @@ def test_gradients_finite_on_the_boundary(name, dtype, device):
         assert torch.isfinite(gx).all() and torch.isfinite(gy).all(), case
         if case.startswith("x = y") and name in SEMIMETRICS:
             assert loss.item() == 0.0 and (gx == 0).all() and (gy == 0).all(), case
+
+
+def test_hard_target_equal_values_but_not_gradients_at_hard_pixels():
+    """Theorem 2 equates values, not gradients. x = (1, 1/2, 0), y = (1, 0, 0): S = 5/2, P = 1,
+    B = 1/2, every loss is 1/5. SDL = 1 - 2P/S: d/dx_i = (-2 y_i S + 2P) / S^2 = (-5 y_i + 2) / 6.25,
+    i.e. (-0.48, 0.32, 0.32). DML1 = B/S: d/dx_i = (sign(x_i - y_i) S - B) / S^2 with sign(0) = 0,
+    i.e. (-0.08, 0.32, -0.08). DML2 = B/(2P + B): d/dx_i = (sign_i (2P + B) - B (2 y_i + sign_i))
+    / (2P + B)^2 = (sign_i * 2 - y_i) / 6.25, i.e. (-0.16, 0.32, 0). They agree at the soft pixel
+    (0 < x_i < 1) and differ at the two pixels with x_i = y_i in {0, 1}, where |x_i - y_i| has
+    its kink (subgradient 0) and SDL is smooth."""
+    x0 = torch.tensor([[[1.0, 0.5, 0.0]]], dtype=torch.float64)
+    y = torch.tensor([[[1.0, 0.0, 0.0]]], dtype=torch.float64)
+    expected = {"sdl": [-0.48, 0.32, 0.32], "dml1": [-0.08, 0.32, -0.08], "dml2": [-0.16, 0.32, 0.0]}
+    grads = {}
+    for name, grad in expected.items():
+        x = x0.clone().requires_grad_(True)
+        loss = LOSSES[name](x, y, 0.0, "sum")
+        loss.backward()
+        assert loss.item() == pytest.approx(0.2, abs=1e-15)  # the values agree (Theorem 2)
+        torch.testing.assert_close(x.grad.flatten(), torch.tensor(grad, dtype=torch.float64))
+        grads[name] = x.grad.flatten()
+    for name in ("dml1", "dml2"):  # the soft pixel: equal (to rounding: different formulas)
+        torch.testing.assert_close(grads[name][1], grads["sdl"][1], rtol=0, atol=1e-15)
+    # after a sigmoid the difference is gone: sigma'(z) = 0 in float32 where sigma(z) rounds to 0 or 1
+    z = torch.tensor([[[40.0, 0.0, -120.0]]], requires_grad=True)
+    p = torch.sigmoid(z)
+    assert p[0, 0, 0] == 1.0 and p[0, 0, 2] == 0.0
+    g = {name: torch.autograd.grad(LOSSES[name](p, y.float(), 0.0, "sum"), z, retain_graph=True)[0]
+         for name in expected}
+    for name in ("dml1", "dml2"):
+        assert (g[name][0, 0, [0, 2]] == 0).all() and (g["sdl"][0, 0, [0, 2]] == 0).all()
+        torch.testing.assert_close(g[name], g["sdl"])
 
 
 @pytest.mark.parametrize("name", list(LOSSES))

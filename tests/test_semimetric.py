@@ -168,6 +168,13 @@ def test_theorem2_soft_example_differs():
 def test_theorem3_certificate():
     cert = sm.theorem3_certificate()
     assert cert["ratio_identity"] == 0 and cert["pixel_terms"] == [0, 0]
+    # the residual is order-free (written with Abs, Min, Max), so the two substitutions are two
+    # different expressions; a wrong pixel term fails in one of the orders
+    residual = cert["pixel_residual"]
+    assert residual.has(sp.Abs) and residual.has(sp.Min) and residual.has(sp.Max)
+    x, y, d = sp.symbols("x y d", nonnegative=True)
+    wrong = residual + 2 * sp.Min(x, y) * (1 - sp.Max(x, y)) - 2 * sp.Min(x, y) * (1 - x)  # 1 - x for 1 - max
+    assert sp.simplify(wrong.subs(x, y + d)) == 0 and sp.simplify(wrong.subs(y, x + d)) != 0
 
 
 def test_rho_certificate():

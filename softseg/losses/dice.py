@@ -2,7 +2,10 @@
 
 Wang, Popordanoska, Bertels, Lemmens & Blaschko, *Dice Semimetric Losses: Optimizing the Dice
 Score with Soft Labels* (MICCAI 2023), Sect. 2. For a prediction ``x`` and a target ``y`` in
-:math:`[0, 1]^p` (one sample and class, ``p`` pixels):
+:math:`[0, 1]^p` (one sample and class, ``p`` pixels) — the paper defines SDL and SJL (eqs. (1),
+(2)) for a *hard* target :math:`y \\in \\{0, 1\\}^p`; here, as in the libraries the paper
+criticises (Sect. 2.1), the same formulas also accept a soft ``y``, which is how their failure
+on soft labels is shown; JML and DML are defined on :math:`[0, 1]^p \\times [0, 1]^p`:
 
 ========================  ======================================================  ==========
 loss                      formula                                                 paper
@@ -33,8 +36,10 @@ Conventions shared by every function here:
   loss is ``U / V`` with ``U``, ``V`` linear in four per-region sums, so the gradient with
   respect to ``x_i`` is ``(U' - loss * V') / V`` — no ``1 / V**2`` that could overflow. Where
   ``x_i = y_i`` the subgradient of ``|x_i - y_i|`` is taken as 0 (as ``torch.abs`` does), so at
-  ``x = y`` the gradient of DML/JML is exactly zero. The backward is not itself differentiable
-  (no double backward).
+  ``x = y`` the gradient of DML/JML is exactly zero. One consequence: on a hard target, DML/JML
+  and SDL/SJL have equal *values* (Theorem 2) but not equal gradients at the pixels where
+  ``x_i = y_i`` is 0 or 1 (see :func:`dice_semimetric_loss`). The backward is not itself
+  differentiable (no double backward).
 * float16/bfloat16 inputs are computed in float32 and the loss is returned in float32.
 """
 
@@ -346,8 +351,8 @@ def dice_semimetric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps
                          reduction: Reduction = "mean") -> torch.Tensor:
     """Dice semimetric loss DML1 or DML2, per sample and class over the spatial axes.
 
-    A drop-in replacement for the soft Dice loss that is compatible with soft labels: it equals
-    :func:`soft_dice_loss` whenever ``x`` or ``y`` is hard (Theorem 2) and is zero iff
+    A drop-in replacement for the soft Dice loss that is compatible with soft labels: its value
+    equals :func:`soft_dice_loss` whenever ``x`` or ``y`` is hard (Theorem 2) and is zero iff
     ``x = y`` on :math:`[0, 1]^p` (Theorem 1).
 
     Parameters
@@ -378,6 +383,15 @@ def dice_semimetric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps
     :math:`\\|x - y\\|_1` is summed directly rather than as :math:`\\|x\\|_1 + \\|y\\|_1 -
     2\\sum\\min`, which costs the same and keeps ``loss(x, x) == 0`` and ``loss(x, y) > 0`` for
     ``x != y`` exact in floating point.
+
+    Theorem 2 is an equality of *values*. The gradients also agree on a hard ``y`` wherever
+    :math:`0 < x_i < 1`, but not at a pixel with :math:`x_i = y_i \\in \\{{0, 1\\}}`: there
+    :math:`|x_i - y_i|` has a kink, whose subgradient is taken as 0, while SDL is smooth in
+    :math:`x_i`. For :math:`x = (1, 0.5, 0)`, :math:`y = (1, 0, 0)` the gradients in ``x`` are
+    SDL :math:`(-0.48, 0.32, 0.32)`, DML1 :math:`(-0.08, 0.32, -0.08)`, DML2
+    :math:`(-0.16, 0.32, 0)`. This does not matter after a sigmoid or softmax (its derivative
+    is 0 wherever a probability rounds to exactly 0 or 1), but it does for probabilities that
+    are clipped or are leaves of the graph (``tests/test_losses_dice.py`` documents it).
 
     Properties checked in ``tests/test_losses_dice.py``: DML1 ≤ DML2 (Theorem 3); symmetry,
     reflexivity, positivity, and the relaxed triangle inequality (eq. 5)
@@ -444,7 +458,11 @@ def jaccard_metric_loss(x: torch.Tensor, y: torch.Tensor, variant: int = 1, eps:
     :math:`\\|x + y\\|_1 = \\|x\\|_1 + \\|y\\|_1`, which is what is computed.
     The Dice semimetric losses are :math:`\\bar\\Delta_{{\\mathrm{{DML}},k}} =
     \\bar\\Delta_{{\\mathrm{{JML}},k}} / (2 - \\bar\\Delta_{{\\mathrm{{JML}},k}})` (Sect. 2.2,
-    Proposition 1). With ``eps = 0`` the empty pair ``x = y = 0`` gives 0 (safe denominator).
+    Proposition 1) without smoothing. With smoothing, DML's denominator being twice JML's, the
+    transform pairs DML's :math:`\\epsilon` with JML's :math:`\\epsilon / 2`:
+    ``dice_semimetric_loss(x, y, k, eps) == h(jaccard_metric_loss(x, y, k, eps / 2))``,
+    :math:`h(t) = t / (2 - t)`. With ``eps = 0`` the empty pair ``x = y = 0`` gives 0 (safe
+    denominator).
 
     References
     ----------
