@@ -104,20 +104,32 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("wang2023dice", "Theorem 3", r"$\Delta_{\mathrm{DML},1} \le \Delta_{\mathrm{DML},2}$ on $[0, 1]^p$",
           "dml-thm3-order"),
     Claim("dang2024sauna", "SAUNA transform (Sect. 3.2)",
-          r"maps a 0-1 mask to a signed soft map in $[-1, 1]$ from boundary distance and vessel thickness",
+          r"maps a 0-1 mask to a signed soft map in $[-1, 1]$ from boundary distance and vessel thickness "
+          r"(eq. (2) read as max-pooling of the foreground distances, as in the released code; "
+          r"a same-class reading is checked too)",
           "sauna-transform"),
     Claim("dang2024sauna", "Proposition 1", r"the Jaccard metric loss is a semimetric on any hypercube $[\alpha, \beta]^D$",
           "sauna-prop1"),
     Claim("dang2024sauna", "Sect. 3.4, Figure 4",
-          r"Focal-L1 has a spurious local minimum for every $\tilde y_i \notin \{-1, 1\}$", "sauna-focal-spurious"),
-    Claim("dang2024sauna", "Proposition 2", r"Stable Focal-L1 has one strict local and global minimum, at $x = y_0$",
+          r"Focal-L1 has a spurious local minimum for every $\tilde y_i \notin \{-1, 0, 1\}$ "
+          r"(the paper says $\notin \{-1, 1\}$: false at $\tilde y_i = 0$, where the loss is $\lvert f\rvert^\gamma$)",
+          "sauna-focal-spurious"),
+    Claim("dang2024sauna", "Proposition 2",
+          r"Stable Focal-L1 has one strict local and global minimum, at $x = y_0$ "
+          r"(for every $\gamma > 0$; the supplement's proof assumes $\gamma \ge 1$)",
           "sauna-prop2"),
     Claim("dang2024sauna", "Proposition 3", r"Stable Focal-L1 $\le$ Focal-L1 on $[-1, 1]^D$", "sauna-prop3"),
     Claim("li2021margin", "Eqs. (5)–(8)",
           r"the $\rho$-margin losses bound the error rates, giving a lower bound of the empirical IoU",
           "margin-iou-bound"),
-    Claim("li2021margin", "Theorem 1", r"the margin-based generalization bound of the mIoU", "margin-thm1"),
-    Claim("li2021margin", "Corollary 1.1", r"the margin offsets that minimize the bound of Theorem 1", "margin-cor11"),
+    Claim("li2021margin", "Theorem 1",
+          r"the algebraic steps of the proof (eqs. (11)–(12), (15)→(16), (18)–(20)) and the behaviour of $\epsilon$ "
+          r"for given counts, which is infinite at the chapter's sizes once $\sigma(1/\eta)$ is counted; the "
+          r"probabilistic steps (eqs. (15)–(17)) and $p_k \approx n_k/n$ are taken as given, not checked",
+          "margin-thm1"),
+    Claim("li2021margin", "Corollary 1.1",
+          r"at fixed $F$ (ignoring $\sigma(1/\eta)$'s dependence on $\rho_{\max}$), the margin offsets of eq. (23) "
+          r"minimize the bound of Theorem 1 among offsets with a fixed sum", "margin-cor11"),
     Claim("li2021margin", "Figure 1",
           r"the $\rho$-margin loss bounds the 0-1 loss and the $\rho$-calibrated log-loss bounds the $\rho$-margin loss",
           "margin-losses"),
@@ -127,13 +139,17 @@ CLAIMS: tuple[Claim, ...] = (
 EXPERIMENTS: tuple[Claim, ...] = (
     Claim("nordstrom2023noisy", "Table 1",
           "gradient descent on soft-Dice converges to the Theorem 1 optimum ($e_0$, $e_1$ per iterate)", "sd-table1"),
-    Claim("wang2023dice", "Table 2", "soft labels (rater averaging, label smoothing) vs hard labels with CE + SDL and CE + DML",
+    Claim("wang2023dice", "Table 2, Sect. 3.4, 3.6",
+          "soft labels (uniform/weighted rater mean) vs hard labels (majority, random), CE + DML and CE + SDL, "
+          "on a synthetic stand-in (QUBIQ run owed): soft beats hard in BDice (reproduced), not in Dice or ECE "
+          "against the majority vote (not reproduced); DML beats SDL in BDice with soft labels (Sect. 3.6, "
+          "reproduced); the paper's LS is set beside boundary LS, the LS of the authors' code",
           "dml-training"),
     Claim("dang2024sauna", "Tables 1–2", "retinal vessel segmentation with SAUNA soft labels, GJML and Stable Focal-L1",
           "sauna-training"),
     Claim("dang2024sauna", "Table 3", "ablation of the SAUNA components and the losses", "sauna-ablation"),
     Claim("li2021margin", "Tables 2–4", "margin-calibrated training against other objectives", "margin-training"),
-    Claim("li2021margin", "Table 1", r"sensitivity to the margin scale $\tau$ and $v$", "margin-tau"),
+    Claim("li2021margin", "Table 1", r"sensitivity to the margin scale $\tau$ and $\nu$ (the paper's $v$)", "margin-tau"),
 )
 
 

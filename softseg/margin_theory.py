@@ -5,6 +5,10 @@ Three groups of helpers behind the chapter ``notebooks/margin_calibration.md``:
 * **Theorem 1** — :func:`exact_eps_k` (eq. 12), :func:`eps_k_eq19` (eq. 19) and
   :func:`corollary_eps` (eq. 22 with the ``μ_k`` of Corollary 1.1, i.e. the form of eq. 24);
   the general form of eq. 22 for any margins is :func:`softseg.losses.margin_bound_terms`.
+  :func:`complexity_limit` is the ``F`` at which eq. 22 diverges; :func:`finite_bound_possible`,
+  :func:`min_images_for_finite_bound` and :func:`min_frequency_for_finite_bound` say when the
+  bound can be finite at all once ``σ(1/η)`` is counted in ``F``; :func:`eq16_from_eq15` redoes
+  the step from eq. 15 to eq. 16 with sympy.
 * **Corollary 1.1** — :func:`lagrangian_optimum` derives the optimal margins with sympy from the
   Lagrangian of "minimize ε subject to ``Σ_k ρ_0k`` fixed"; :func:`minimize_bound` finds them
   numerically with :mod:`scipy.optimize`; :func:`cauchy_schwarz_minimum` is the right-hand side
@@ -15,7 +19,10 @@ Three groups of helpers behind the chapter ``notebooks/margin_calibration.md``:
   distribution-aware offsets (the widget of :mod:`softseg.widgets.margin` draws them).
 
 Notation: ``c`` classes with ``n_k`` training pixels each, ``n = Σ_k n_k``, ``F = C(Θ) + σ(1/η)``
-(``complexity`` below; the paper leaves ``C(Θ)`` symbolic), and in Corollary 1.1
+with ``σ(1/η) = ρ_max/(4c)·√(2m log(2c/η))``, ``ρ_max = max_k max(ρ_k0, ρ_0k)`` and ``m`` pixels
+per image (Theorem 1). ``complexity`` below is ``F`` itself (the paper leaves ``C(Θ)`` symbolic);
+the helpers that take it hold it fixed, i.e. they ignore that ``σ`` grows with ``ρ_max``.
+In Corollary 1.1
 
 .. math:: \mu_k = \frac{p_k \sqrt{n_k}}{v(n-n_k) - p_k\sqrt{n-n_k}},\qquad p_k = n_k/n .
 
@@ -35,12 +42,18 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from ._checks import check_option, check_positive
+from ._checks import check_int, check_option, check_positive
 
 __all__ = [
     "corollary_mu",
     "corollary_eps",
     "feasibility_floor",
+    "complexity_limit",
+    "finite_bound_possible",
+    "min_images_for_finite_bound",
+    "min_frequency_for_finite_bound",
+    "Eq16Check",
+    "eq16_from_eq15",
     "exact_eps_k",
     "eps_k_eq19",
     "cauchy_schwarz_minimum",
@@ -162,7 +175,11 @@ def corollary_eps(rho_0k, class_counts, *, v: float = 1.0, complexity: float = 1
     v : float
         Hyper-parameter of ``μ_k`` (``r = n v`` in the proof).
     complexity : float
-        ``F = C(Θ) + σ(1/η) > 0``, held fixed (as the corollary does).
+        ``F = C(Θ) + σ(1/η) > 0``, held fixed as the corollary does. Corollary 1.1 treats ``F``
+        as a constant, but ``σ(1/η) = ρ_max/(4c)·√(2m log(2c/η))`` grows with the largest
+        margin, so over margins with a fixed sum ``F`` is not constant; the corollary's
+        optimum (eq. 23) is the optimum at fixed ``F``, i.e. with ``σ``'s dependence on
+        ``ρ_max`` ignored.
 
     Returns
     -------
@@ -192,6 +209,200 @@ def corollary_eps(rho_0k, class_counts, *, v: float = 1.0, complexity: float = 1
     ok = (y > 0).all(axis=-1)
     eps = (x / np.where(y > 0, y, 1.0)).sum(axis=-1) / c
     return np.where(ok, eps, np.inf)
+
+
+def complexity_limit(class_counts, rho_0k) -> np.ndarray:
+    r"""``F*_k = n_k ρ_0k / (4c√(n − n_k))``: the ``F`` at which class ``k``'s term of eq. 22 diverges.
+
+    Multiplying eq. 20 through by ``4cF``,
+
+    .. math:: \epsilon_k(F) = \frac{4cF\,(\sqrt{n-n_k} + \sqrt{n_k}/\mu_k)}{n_k\rho_{0k} - 4cF\sqrt{n-n_k}},
+
+    which on ``0 < F < F*_k`` is increasing, strictly convex and superlinear (``ε_k/F``
+    increases), and tends to ``+∞`` as ``F → F*_k``; for ``F ≥ F*_k`` the bound is vacuous.
+    ``ε`` of eq. 22 is therefore finite exactly for ``F < min_k F*_k``. With the margins of
+    Corollary 1.1, ``ρ_0k = τ√(n − n_k)/n_k``, every ``F*_k`` equals ``τ/(4c)``.
+    This is the inverse of :func:`feasibility_floor` (which gives ``ρ_0k`` from ``F``).
+
+    Parameters
+    ----------
+    class_counts : array_like
+        ``(C,)`` pixel counts ``n_k > 0``, ``C ≥ 2``.
+    rho_0k : array_like
+        Margins ``(..., C)``, ``≥ 0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``F*`` of shape ``(..., C)``, float64.
+
+    References
+    ----------
+    Li, Yu & Zhang, Theorem 1, eqs. (20), (22).
+    """
+    counts = _counts(class_counts, min_classes=2)
+    rho = _margins_like("rho_0k", rho_0k, counts.size)
+    c, n = counts.size, counts.sum()
+    return counts * rho / (4 * c * np.sqrt(n - counts))
+
+
+def _confidence_log(num_classes, eta) -> tuple[int, float]:
+    """``(c, log(2c/η))`` after checking ``num_classes ≥ 2`` and ``η ∈ (0, 1)``."""
+    c = check_int("num_classes", num_classes, 2)
+    eta = check_positive("eta", eta)
+    if eta >= 1:
+        raise ValueError(f"eta: expected a probability in (0, 1), got {eta!r}")
+    return c, math.log(2 * c / eta)
+
+
+def finite_bound_possible(class_counts, *, pixels_per_image: int, eta: float) -> np.ndarray:
+    r"""Per class: can eq. 20's term be finite for *any* margins once ``σ(1/η)`` is in ``F``?
+
+    Class ``k``'s term is finite only if ``n_k ρ_0k > 4cF√(n − n_k)`` (eq. 22's denominator).
+    With ``F = C(Θ) + σ > σ = ρ_max √(2m log(2c/η))/(4c)`` and ``ρ_0k ≤ ρ_max`` this needs
+
+    .. math:: n_k^2 > 2m\log\frac{2c}{\eta}\,(n - n_k),
+
+    whatever the margins and ``C(Θ)``. The condition is necessary; with the margins of
+    Corollary 1.1 (``μ_k ≤ 1``) it is also sufficient for a large enough ``τ``, since then
+    ``ρ_max`` is the rarest class's ``ρ_0k`` and every class is finite exactly when
+    ``τ (1 − max_k √(2m log(2c/η)(n − n_k))/n_k) > 4c C(Θ)``.
+
+    Parameters
+    ----------
+    class_counts : array_like
+        ``(C,)`` pixel counts ``n_k > 0``, ``C ≥ 2`` (``c = C`` in the union bound).
+    pixels_per_image : int
+        ``m ≥ 1``.
+    eta : float
+        Confidence ``η ∈ (0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(C,)`` bool.
+
+    References
+    ----------
+    Li, Yu & Zhang, Theorem 1 (definition of ``σ(1/η)``), eqs. (16)–(17), (22).
+    """
+    counts = _counts(class_counts, min_classes=2)
+    m = pixels_per_image
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ValueError(f"pixels_per_image: expected a positive integer, got {m!r}")
+    _, log_term = _confidence_log(counts.size, eta)
+    n = counts.sum()
+    return counts**2 > 2 * int(m) * log_term * (n - counts)
+
+
+def min_images_for_finite_bound(frequency, *, num_classes: int, eta: float) -> np.ndarray:
+    r"""Fewest training images ``N`` for which a class of pixel frequency ``p`` can have a finite term.
+
+    :func:`finite_bound_possible` with ``n = N m`` and ``n_k = p n``: ``p²N²m² > 2m log(2c/η)(1 − p)Nm``,
+    i.e.
+
+    .. math:: N > \frac{2(1-p)\log(2c/\eta)}{p^2},
+
+    independent of the image size ``m``, the margins and ``C(Θ)``.
+
+    Parameters
+    ----------
+    frequency : array_like
+        ``p ∈ (0, 1)``, any shape.
+    num_classes : int
+        ``c ≥ 2``.
+    eta : float
+        ``η ∈ (0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The bound on ``N`` (a real number; ``N`` must exceed it), shape of ``frequency``.
+
+    Examples
+    --------
+    >>> round(float(min_images_for_finite_bound(0.01, num_classes=5, eta=0.05)))
+    104907
+    """
+    p = _float_array("frequency", frequency, "frequencies in (0, 1)")
+    if not ((p > 0) & (p < 1)).all():
+        raise ValueError(f"frequency: expected values in (0, 1), got {p.tolist()}")
+    _, log_term = _confidence_log(num_classes, eta)
+    return 2 * (1 - p) * log_term / p**2
+
+
+def min_frequency_for_finite_bound(num_images, *, num_classes: int, eta: float) -> np.ndarray:
+    r"""The smallest pixel frequency ``p`` a class may have for a finite term with ``N`` images.
+
+    The positive root of ``N p² + 2Lp − 2L = 0`` with ``L = log(2c/η)`` (the inverse of
+    :func:`min_images_for_finite_bound`):
+
+    .. math:: p > \frac{\sqrt{L^2 + 2LN} - L}{N}.
+
+    Parameters
+    ----------
+    num_images : array_like
+        ``N > 0``, any shape.
+    num_classes : int
+        ``c ≥ 2``.
+    eta : float
+        ``η ∈ (0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The bound on ``p``, shape of ``num_images``.
+    """
+    big_n = _float_array("num_images", num_images, "positive numbers of images")
+    if not (np.isfinite(big_n) & (big_n > 0)).all():
+        raise ValueError(f"num_images: expected finite numbers > 0, got {big_n.tolist()}")
+    _, log_term = _confidence_log(num_classes, eta)
+    return (np.sqrt(log_term**2 + 2 * log_term * big_n) - log_term) / big_n
+
+
+class Eq16Check(NamedTuple):
+    """Sympy forms of the step from eq. 15 to eq. 16 (see :func:`eq16_from_eq15`)."""
+
+    eq15: object
+    """Right-hand side of eq. 15 with ``𝔑_{n_k}(Θ) = √(C(Θ)/n_k)``."""
+    eq16_sqrt: object
+    """``(√n_k/n)(4c/ρ_k0)(√C(Θ) + σ_k)``, ``σ_k = ρ_k0/(4c)·√(2m log(2c/η))``."""
+    eq16_printed: object
+    """The printed eq. 16 with the same ``σ_k``: ``(√n_k/n)(4c/ρ_k0)(C(Θ) + σ_k)``."""
+    symbols: dict
+    """The symbols by name: ``n``, ``n_k``, ``c``, ``rho``, ``C``, ``m``, ``eta``."""
+
+
+def eq16_from_eq15() -> Eq16Check:
+    r"""Rewrite eq. 15 in the form of eq. 16 with sympy, under the paper's scaling of 𝔑.
+
+    Eq. 15: ``p_k0 − ℓ_k0,n ≤ (n_k/n)((4c/ρ_k0)𝔑_{n_k}(Θ) + √(2m log(2c/η)/n_k))``. The paper
+    takes ``𝔑_{n_k}(Θ)`` to scale as ``√(C(Θ)/n_k)``. Substituting it, the right-hand side is
+    exactly ``(√n_k/n)(4c/ρ_k0)(√C(Θ) + σ_k)`` with ``σ_k = ρ_k0/(4c)·√(2m log(2c/η))``; since
+    ``ρ_k0 ≤ ρ_max``, ``σ_k ≤ σ(1/η)``, which gives eq. 16 with ``√C(Θ)`` where the paper prints
+    ``C(Θ)``. The two agree only at ``C(Θ) = 1`` (or 0).
+
+    Returns
+    -------
+    Eq16Check
+        ``eq15``, ``eq16_sqrt`` and ``eq16_printed`` as sympy expressions in positive symbols;
+        ``simplify(eq15 − eq16_sqrt)`` is 0.
+
+    References
+    ----------
+    Li, Yu & Zhang, proof of Theorem 1, eqs. (15)–(16).
+    """
+    import sympy as sp
+
+    n, n_k, c, rho, big_c, m, eta = sp.symbols("n n_k c rho_k0 C m eta", positive=True)
+    log_term = sp.log(2 * c / eta)
+    rademacher = sp.sqrt(big_c / n_k)  # the paper's scaling, "R_{n_k}(Theta) ~ sqrt(C(Theta)/n_k)"
+    eq15 = n_k / n * (4 * c / rho * rademacher + sp.sqrt(2 * m * log_term / n_k))
+    sigma_k = rho / (4 * c) * sp.sqrt(2 * m * log_term)
+    front = sp.sqrt(n_k) / n * 4 * c / rho
+    return Eq16Check(eq15=eq15, eq16_sqrt=front * (sp.sqrt(big_c) + sigma_k),
+                     eq16_printed=front * (big_c + sigma_k),
+                     symbols={"n": n, "n_k": n_k, "c": c, "rho": rho, "C": big_c, "m": m, "eta": eta})
 
 
 def exact_eps_k(p_k, p_k0, p_0k, eps_k0, eps_0k):
@@ -291,7 +502,9 @@ def lagrangian_optimum(num_classes: int = 3) -> LagrangianOptimum:
     then fixes ``λ``. Since each ``x_k/y_k`` is convex in ``ρ_0k`` on ``y_k > 0`` this stationary
     point is the minimum. ``√(n − n_k)`` is carried as an independent positive symbol ``a_k``
     (``x_k = r a_k²/n_k²``), which keeps sympy's algebra small; the identities found hold for
-    every positive ``a_k`` and so for ``a_k = √(n − n_k)``.
+    every positive ``a_k`` and so for ``a_k = √(n − n_k)``. ``F`` is a constant symbol, as in the
+    corollary: the optimum is the optimum at fixed ``F``, ignoring that ``σ(1/η)`` in
+    ``F = C(Θ) + σ(1/η)`` grows with ``ρ_max``.
 
     Parameters
     ----------

@@ -88,8 +88,8 @@ def test_run_task_tiny_and_rows_validate():
     splits = mc.synthetic_splits(TINY, seed=0)
     res = mc.run_task(splits, 5, cfg=TINY, seed=0, settings=((1.0, 1.0), (10.0, 0.1)))
     assert res["selected"] in ((1.0, 1.0), (10.0, 0.1))
-    expected = {"Cross-entropy", "Calibrated, no offsets", "tau=1, nu=1", "tau=10, nu=0.1", "Ours (offsets)",
-                "Offsets, sides swapped"}
+    expected = {mc.PRETRAINED, "Cross-entropy", "Calibrated, no offsets", "tau=1, nu=1", "tau=10, nu=0.1",
+                "Ours (offsets)", "Offsets, sides swapped"}
     assert set(res["test"]) == expected and set(res["val"]) == expected
     assert res["counts"].sum() == 6 * 16 * 20
     rows = mc.synthetic_rows(res)
@@ -97,7 +97,10 @@ def test_run_task_tiny_and_rows_validate():
                               "command": "c", "rows": rows})
     assert all(r.get("tolerance") is None for r in rows)  # synthetic: never compared with a tolerance
     quoted = {(r["table"], r["row"], r["column"]): r["paper"] for r in rows}
-    assert quoted[("Table 1", "tau=10, nu=0.1", "Robotic mIoU")] == 72.1
+    # synthetic Table 1 cells never share a key with the real-data cells of run(..., data=PATH)
+    assert not any(r["table"] in ("Table 1", "Table 3", "Table 4") for r in rows)
+    assert quoted[("Table 1 (synthetic stand-in)", "tau=10, nu=0.1", "Robotic mIoU")] == 72.1
+    assert quoted[("Table 3 (synthetic stand-in)", mc.PRETRAINED, "Multi-class mIoU")] is None  # not a paper row
     assert quoted[("Table 3 (synthetic stand-in)", "Cross-entropy", "Multi-class mIoU")] == 66.2
     assert quoted[("Table 4 (synthetic stand-in)", "Ours (offsets)", "rare 1 (Claspers)")] == 61.1
 

@@ -113,6 +113,76 @@ def test_eq19_equals_eq12_with_eq18_and_is_below_eq20():
     assert (eq19 <= eq20 + 1e-12).all()
 
 
+def test_complexity_limit_is_where_eps_diverges():
+    counts = np.array([85_000.0, 10_000.0, 4_000.0, 1_000.0])
+    rho = mt.feasibility_floor(counts, complexity=1.0) * np.array([3.0, 2.0, 5.0, 1.5])
+    limit = mt.complexity_limit(counts, rho)
+    np.testing.assert_allclose(limit, [3.0, 2.0, 5.0, 1.5], rtol=1e-12)  # the inverse of feasibility_floor
+    pair = (torch.tensor(rho), torch.tensor(rho))
+    eps = lambda f: float(margin_bound_terms(counts, pair, complexity=f).eps)  # noqa: E731
+    f_star = limit.min()
+    grid = f_star * np.linspace(0.05, 0.95, 19)
+    values = np.array([eps(f) for f in grid])
+    assert (np.diff(values) > 0).all() and (np.diff(values, 2) > 0).all()  # increasing, convex
+    assert (np.diff(values / grid) > 0).all()  # superlinear: eps/F increases
+    assert eps(f_star * (1 - 1e-9)) > 1e6 * eps(f_star / 2) and math.isinf(eps(f_star * (1 + 1e-9)))
+    # Corollary 1.1's margins: every class diverges at F = tau / (4c)
+    tau_limit = mt.complexity_limit(counts, optimal_margins(counts, tau=7.0)[0])
+    np.testing.assert_allclose(tau_limit, np.full(4, 7.0 / 16), rtol=1e-12)
+
+
+def test_finite_bound_possible_matches_margin_bound_terms_with_sigma():
+    m, eta = 100, 0.05
+    for factor, finite in ((0.95, False), (1.05, True)):
+        images = factor * float(mt.min_images_for_finite_bound(0.05, num_classes=2, eta=eta))
+        counts = np.array([0.95, 0.05]) * images * m
+        assert mt.finite_bound_possible(counts, pixels_per_image=m, eta=eta).tolist() == [True, finite]
+        eps = [float(margin_bound_terms(counts, optimal_margins(counts, tau=float(t)), complexity=1e-3,
+                                        pixels_per_image=m, eta=eta).eps) for t in np.logspace(-2, 8, 41)]
+        # necessary for any margins; with Corollary 1.1's margins also sufficient at a large tau
+        assert any(math.isfinite(e) for e in eps) == finite
+    # random margins never beat the necessary condition
+    rng = np.random.default_rng(0)
+    counts = np.array([9_000.0, 800.0, 200.0])
+    assert not mt.finite_bound_possible(counts, pixels_per_image=1_000, eta=0.1).all()
+    for _ in range(20):
+        rho = torch.as_tensor(10 ** rng.uniform(-2, 4, (2, 3)))
+        assert math.isinf(float(margin_bound_terms(counts, (rho[0], rho[1]), complexity=1e-6,
+                                                   pixels_per_image=1_000, eta=0.1).eps))
+
+
+def test_min_images_and_min_frequency_are_inverse():
+    p = np.array([0.005, 0.01, 0.1, 0.5])
+    images = mt.min_images_for_finite_bound(p, num_classes=5, eta=0.05)
+    np.testing.assert_allclose(images, 2 * (1 - p) * math.log(200.0) / p**2, rtol=1e-12)
+    np.testing.assert_allclose(mt.min_frequency_for_finite_bound(images, num_classes=5, eta=0.05), p, rtol=1e-10)
+    assert mt.min_images_for_finite_bound(0.01, num_classes=2, eta=0.05) < images[1]  # fewer classes, smaller log
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: mt.min_images_for_finite_bound(0.0, num_classes=2, eta=0.05), ValueError,
+     r"frequency: expected values in \(0, 1\)"),
+    (lambda: mt.min_images_for_finite_bound(0.1, num_classes=1, eta=0.05), ValueError,
+     "num_classes: expected an integer >= 2"),
+    (lambda: mt.min_images_for_finite_bound(0.1, num_classes=2.0, eta=0.05), TypeError, "num_classes"),
+    (lambda: mt.min_frequency_for_finite_bound(0, num_classes=2, eta=0.05), ValueError, "num_images: expected finite"),
+    (lambda: mt.min_frequency_for_finite_bound(10, num_classes=2, eta=1.0), ValueError, r"eta: expected a probability"),
+    (lambda: mt.finite_bound_possible([10.0, 5.0], pixels_per_image=0, eta=0.1), ValueError, "pixels_per_image"),
+])
+def test_finite_bound_helpers_check_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_eq16_from_eq15_gives_sqrt_of_the_complexity():
+    d = mt.eq16_from_eq15()
+    assert sp.simplify(d.eq15 - d.eq16_sqrt) == 0
+    assert sp.solve(sp.Eq(d.eq15, d.eq16_printed), d.symbols["C"]) == [1]  # printed eq. 16 agrees only at C = 1
+    values = {d.symbols["n"]: 1e5, d.symbols["n_k"]: 2e3, d.symbols["c"]: 4, d.symbols["rho"]: 3.0,
+              d.symbols["C"]: 0.25, d.symbols["m"]: 64, d.symbols["eta"]: 0.05}
+    assert float(d.eq15.subs(values)) == pytest.approx(float(d.eq16_sqrt.subs(values)), rel=1e-12)
+
+
 @pytest.mark.parametrize("bad, match", [([1.0], "class_counts: expected a 1-D"), ([5.0, 0.0], "counts > 0"),
                                         ([[1.0, 2.0]], "class_counts"), ([1.0, float("nan")], "counts > 0")])
 def test_counts_checked(bad, match):

@@ -301,7 +301,8 @@ def test_margin_task_continues_without_pretraining_again(tmp_path, monkeypatch):
         tmp_path,
         lambda store: mc.run_task(mc.synthetic_splits(MARGIN_TINY), 5, cfg=MARGIN_TINY, settings=settings, store=store))
     assert trained.count("pretrain-ce") == 1  # the continued run loaded the pre-trained weights
-    assert loaded == ["margin-calibration/Cross-entropy"] and len(computed) == 4
+    # the first stored run is the scoring of the pre-trained model itself (no fine-tuning)
+    assert loaded == [f"margin-calibration/{mc.PRETRAINED}"] and len(computed) == 5
     assert res["selected"] == plain["selected"]
     _same_rows(mc.synthetic_rows(res), mc.synthetic_rows(plain))
 
@@ -334,7 +335,7 @@ def test_margin_runs_from_other_pretrained_weights_are_fine_tuned_again(tmp_path
     (tmp_path / "margin-calibration_pretrain.pt").unlink()
     again = RunStore(tmp_path, fingerprint={"t": 1})
     res = mc.run_task(splits, 5, cfg=MARGIN_TINY, settings=settings, store=again)
-    assert again.loaded == ["margin-calibration/Cross-entropy"]
+    assert again.loaded == [f"margin-calibration/{mc.PRETRAINED}"]
     digests = {json.loads(f.read_text())["result"]["base"] for f in tmp_path.glob("*.json")}
     assert len(digests) == 1  # every run started from the same pre-trained weights
     _same_rows(mc.synthetic_rows(res), mc.synthetic_rows(plain))

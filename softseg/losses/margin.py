@@ -596,7 +596,10 @@ def optimal_margins(class_counts, tau: float = 1.0, v: float = 1.0) -> tuple[tor
 
     ``ρ_0k`` fixes eq. 23's ratios ``ρ_0i/ρ_0j = n_j\sqrt{n-n_i}/(n_i\sqrt{n-n_j})`` and its
     scale ``τ``: among margins with a fixed sum ``\sum_k ρ_{0k}`` it minimizes the bound ``ε``
-    of Theorem 1 (eq. 22) with ``μ_k`` as above (proof: eqs. 24–26). Degenerate cases, where the
+    of Theorem 1 (eq. 22) with ``μ_k`` as above (proof: eqs. 24–26) *at fixed* ``F``. The
+    corollary treats ``F = C(Θ) + σ(1/η)`` as a constant, although ``σ(1/η) = ρ_max/(4c)·
+    \sqrt{2m\log(2c/η)}`` grows with the largest margin; with that dependence counted these
+    ratios need not be optimal. Degenerate cases, where the
     paper's formulas divide by zero, are given finite values:
 
     * **absent class** (``n_k = 0``): ``ρ_0k = ρ_k0 = 0``. The formula gives ``ρ_0k = ∞`` and
@@ -723,7 +726,12 @@ def margin_bound_terms(class_counts, rho: Margins, *, complexity: float,
     non-empty side gives ``+∞``. Where ``p_k ≤ ε_0k`` (eq. 20's denominator ``≤ 0``, which
     includes every absent class) the bound is vacuous and ``ε_k = +∞``, and then ``ε = +∞``.
     Left symbolic: ``C(Θ)`` (a user-supplied number) and the Rademacher scaling
-    ``\mathfrak R_{n_k}(Θ) ∝ \sqrt{C(Θ)/n_k}`` that eq. 16 assumes.
+    ``\mathfrak R_{n_k}(Θ) ∝ \sqrt{C(Θ)/n_k}`` that eq. 16 assumes. With that scaling eq. 15
+    gives ``\sqrt{C(Θ)} + σ`` where eq. 16 prints ``C(Θ) + σ``
+    (:func:`softseg.margin_theory.eq16_from_eq15`); ``complexity`` is the first summand of
+    ``F`` whichever form one takes. ``σ`` depends on the margins through ``ρ_max``, so at the
+    usual sizes it dominates ``F``: a class's term can be finite only if
+    ``n_k^2 > 2m\log(2c/η)(n - n_k)`` (:func:`softseg.margin_theory.finite_bound_possible`).
 
     References
     ----------

@@ -53,7 +53,9 @@ def toy_margin_curves(n_major: float = DEFAULTS["n_major"], n_minor: float = DEF
     n_major, n_minor : float
         Pixel counts ``n_0`` and ``n_1`` (> 0).
     tau, v : float
-        Scale ``τ > 0`` and hyper-parameter ``v > 0`` of :func:`softseg.losses.optimal_margins`.
+        Scale ``τ > 0`` and hyper-parameter ``v > 0`` of :func:`softseg.losses.optimal_margins`
+        (the paper's ``v`` in Corollary 1.1, ``ν`` in its Table 1; the figure and sliders say ``ν``,
+        as the chapter does).
     separation : float
         Distance between the two class means (in standard deviations), > 0.
 
@@ -111,7 +113,7 @@ def draw_toy_margins(curves: dict[str, Any] | None = None, *, fig=None, **params
     ax_m.bar(pos + 0.18, curves["rho_k0"], 0.36, label=r"$\rho_{k0}$ (pixels of $k$)")
     n = curves["counts"]
     ax_m.set(xticks=pos, xticklabels=[f"class 0\n$n_0$={n[0]:.0f}", f"class 1\n$n_1$={n[1]:.0f}"],
-             ylabel="margin (log2 units)", title=rf"Cor. 1.1 margins, $\tau$={curves['tau']:g}, $v$={curves['v']:g}")
+             ylabel="margin (log2 units)", title=rf"Cor. 1.1 margins, $\tau$={curves['tau']:g}, $\nu$={curves['v']:g}")
     ax_m.legend(fontsize=8)
     x, dens = curves["x"], curves["density"]
     ax_d.fill_between(x, dens[0], alpha=0.3, color="0.5", label="class 0 (majority)")
@@ -146,7 +148,8 @@ def margin_widget():
         "ratio": widgets.FloatLogSlider(value=DEFAULTS["n_minor"] / DEFAULTS["n_major"], base=10, min=-2.5, max=0,
                                         step=0.05, description="n₁/n₀"),
         "tau": widgets.FloatLogSlider(value=DEFAULTS["tau"], base=10, min=-1, max=2, step=0.05, description="τ"),
-        "v": widgets.FloatLogSlider(value=DEFAULTS["v"], base=10, min=-2, max=1, step=0.1, description="v"),
+        # the paper's v of Corollary 1.1 is the nu of its Table 1 and of the chapter
+        "v": widgets.FloatLogSlider(value=DEFAULTS["v"], base=10, min=-2, max=1, step=0.1, description="ν"),
         "separation": widgets.FloatSlider(value=DEFAULTS["separation"], min=0.5, max=4.0, step=0.1,
                                           description="separation"),
     }
