@@ -237,6 +237,25 @@ def test_make_target_sauna_terms_add_up():
     torch.testing.assert_close((b + t).clamp(-1, 1), s, atol=2e-6, rtol=0)
 
 
+@pytest.mark.parametrize("thickness", ["foreground", "same-class"])
+def test_make_target_passes_the_reading_of_eq2(thickness):
+    from softseg.labels import sauna_terms, sauna_transform
+
+    m = torch.zeros(20, 24, dtype=torch.bool)
+    m[3:9, 4:20] = True
+    m[14, 2:22] = True  # a one-pixel vessel: the two readings differ beside it
+    torch.testing.assert_close(make_target(m, "sauna", thickness=thickness)[0],
+                               torch.from_numpy(sauna_transform(m.numpy(), thickness=thickness)))
+    terms = sauna_terms(m.numpy(), thickness=thickness)
+    torch.testing.assert_close(make_target(m, "sauna_thickness", thickness=thickness)[0],
+                               torch.from_numpy(terms["thickness_term"].astype(np.float32)))
+
+
+def test_make_target_rejects_an_unknown_reading():
+    with pytest.raises(ValueError, match="thickness"):
+        make_target(torch.ones(4, 4, dtype=torch.bool) & (torch.arange(4) < 2), "sauna", thickness="background")
+
+
 def test_fives_dataset_factory(fives):
     ds = retina.fives_dataset(fives, "test", size=16, target="sauna")
     assert len(ds) == 1 and ds[0][1].shape == (1, 16, 16)

@@ -237,7 +237,8 @@ def read_mask(path, *, threshold: int = 128) -> torch.Tensor:
     return torch.from_numpy(arr >= threshold)
 
 
-def make_target(mask, kind: str = "mask", *, eps: float = 0.1, width: int = 2, window: str = "paper") -> torch.Tensor:
+def make_target(mask, kind: str = "mask", *, eps: float = 0.1, width: int = 2, window: str = "paper",
+                thickness: str = "foreground") -> torch.Tensor:
     r"""A training target ``(1, H, W)`` float32 from a binary mask ``(H, W)``.
 
     Parameters
@@ -255,6 +256,10 @@ def make_target(mask, kind: str = "mask", *, eps: float = 0.1, width: int = 2, w
         authors' 5 × 5 band; the paper prints neither).
     window : {"paper", "half"}
         Pooling window of the SAUNA thickness (eq. 2).
+    thickness : {"foreground", "same-class"}
+        Reading of eq. 2 for the SAUNA targets (:func:`softseg.labels.sauna_transform`):
+        the foreground distances max-pooled (default, as the authors' released code) or the
+        pixel's own class.
 
     Notes
     -----
@@ -273,7 +278,7 @@ def make_target(mask, kind: str = "mask", *, eps: float = 0.1, width: int = 2, w
     elif kind == "signed":
         out = 2 * m.float() - 1
     elif kind == "sauna":
-        out = sauna_transform(m, window=window)
+        out = sauna_transform(m, window=window, thickness=thickness)
     elif kind == "ls":
         out = label_smoothing(m, eps)
     elif kind == "bls":
@@ -283,7 +288,7 @@ def make_target(mask, kind: str = "mask", *, eps: float = 0.1, width: int = 2, w
         if not mb.any() or mb.all():       # one class only: the certain label, as sauna_transform
             out = 2 * mb.float() - 1
         else:
-            terms = sauna_terms(mb.numpy(), window=window)
+            terms = sauna_terms(mb.numpy(), window=window, thickness=thickness)
             key = "boundary" if kind == "sauna_boundary" else "thickness_term"
             out = torch.from_numpy(terms[key].astype(np.float32))
     return out.float().reshape(1, *out.shape[-2:])
