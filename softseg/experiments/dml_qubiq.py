@@ -101,6 +101,8 @@ LOSSES: tuple[str, ...] = ("CE+SDL", "CE+DML")
 #: smoothings say which is which (Table 2's "LS" is set beside "boundary LS", see LABEL_OPTIONS).
 LABEL_COLUMNS: dict[str, str] = {"majority": "Majority", "random": "Random", "mean": "Uniform",
                                  "weighted": "Weighted", "ls": "global LS", "bls": "boundary LS"}
+#: The inverse of :data:`LABEL_COLUMNS`: a results row's name -> its label kind.
+_LABEL_KINDS: dict[str, str] = {column: kind for kind, column in LABEL_COLUMNS.items()}
 #: Metrics reported, in percent (Sect. 3.3), and the extra L1 distance to the raters' mean.
 METRIC_COLUMNS: tuple[str, ...] = ("Dice (%)", "BDice (%)", "ECE (%)", "ECE vs mean (%)", "L1 to mean (%)")
 #: +1 where a higher value is better (Dice, BDice), -1 where a lower one is (ECE, L1).
@@ -412,17 +414,16 @@ def metric_table(source: Sequence[Mapping[str, Any]] | Mapping[str, Any], *,
     1.0
     """
     if isinstance(source, Mapping):
-        kinds = {v: k for k, v in LABEL_COLUMNS.items()}
         prefix = "" if dataset is None else f"{dataset}: "
         table: MetricTable = {}
         for row in source["rows"]:
             name = row["row"]
             if not name.startswith(prefix) or (dataset is None and ": " in name):
                 continue
-            label = kinds.get(name[len(prefix):])
+            label = _LABEL_KINDS.get(name[len(prefix):])
             loss, metric = row["column"].split(" ", 1)
             if label is None or loss not in LOSSES or metric not in METRIC_COLUMNS:
-                raise ValueError(f"record row: expected a label column of {sorted(kinds)} and a column "
+                raise ValueError(f"record row: expected a label column of {sorted(_LABEL_KINDS)} and a column "
                                  f"'<loss> <metric>', got {name!r}, {row['column']!r}")
             table.setdefault((label, loss), {})[metric] = float(row["ours"])
         return table
@@ -567,11 +568,11 @@ def compare_with_committed(live: MetricTable, record: Mapping[str, Any], *,
     >>> compare_with_committed({("mean", "CE+DML"): {"Dice (%)": 84.05}}, record)[0]["within"]
     True
     """
-    committed = metric_table(record)
+    committed = metric_table(record)  # also checks every row names a known label, loss and metric
     out = []
     for row in record["rows"]:
         loss, metric = row["column"].split(" ", 1)
-        label = {v: k for k, v in LABEL_COLUMNS.items()}[row["row"]]
+        label = _LABEL_KINDS[row["row"]]
         ours, now = committed[label, loss][metric], live[label, loss][metric]
         out.append({"labels": row["row"], "column": row["column"], "paper": row["paper"], "committed": ours,
                     "live": now, "difference": now - ours, "tolerance": tolerance[metric],
