@@ -1,8 +1,8 @@
 """The rendered book as readers see it: every page opened in headless Chromium.
 
-A session-scoped fixture builds the book once (``jupyter-book build . --all --keep-going -W``,
-every notebook executed in its ``fast`` preset) into ``_build/html``, then one browser opens every
-page of ``_toc.yml`` in sequence and asserts, per page:
+A session-scoped fixture builds the book once (``jupyter-book build . --all --keep-going -W``)
+into ``_build/html``, then one browser opens every page of ``_toc.yml`` in sequence and asserts,
+per page:
 
 - no Python traceback, error or stderr output cell and no Sphinx error node is rendered;
 - every ``<img>`` has loaded (``naturalWidth > 0``);
@@ -26,6 +26,11 @@ offline reader sees them (MathJax is served from the book itself by ``sphinx-mat
 Without Chromium or Playwright the module is skipped with the reason, unless
 ``SOFTSEG_REQUIRE_BROWSER`` is set (``make test`` sets it), in which case it fails.
 
+The build does not execute the chapters again: each is executed once per session by papermill in
+its ``fast`` preset (``conftest.NotebookRuns``, shared with ``tests/test_notebooks.py``), and the
+build reads those outputs from a jupyter-cache seeded for it (``execute_notebooks: cache`` in a
+copy of ``_config.yml``). The book that ``make book`` builds always executes (``force``).
+
 Reusing a build: when ``SOFTSEG_RUN_ID`` is set and ``_build/html/.softseg-run-id`` holds the same
 value, the book was built by ``make book`` in the same ``make`` invocation (``make book test``)
 and is used as it is. ``SOFTSEG_BOOK_HTML=PATH`` tests an existing build without building
@@ -46,12 +51,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import ROOT, toc_files
+from conftest import ROOT, NotebookRun, NotebookRuns, book_config, toc_files, toc_notebooks
 
 BUILD_DIR = ROOT / "_build"
 SCREENSHOTS = BUILD_DIR / "screenshots"
 STAMP_NAME = ".softseg-run-id"
-BUILD_TIMEOUT_S = 1500  # the whole book, every notebook executed on 2 cores
+BUILD_TIMEOUT_S = 1500  # the whole book; with a chapter whose papermill run failed, executed again
 PAGE_TIMEOUT_MS = 30_000  # navigation, MathJax and image loading, per page
 STATUS_PAGE = "notebooks/reproduction_status"
 
@@ -95,10 +100,11 @@ def browser_available() -> None:
 
 
 class BookBuild:
-    """Where the HTML is, and how the build that produced it went."""
+    """Where the HTML is, how the build that produced it went, and how many chapters it rendered
+    from the notebook test's executions (``None``: not built here)."""
 
-    def __init__(self, html: Path, returncode: int, log: str, how: str) -> None:
-        self.html, self.returncode, self.log, self.how = html, returncode, log, how
+    def __init__(self, html: Path, returncode: int, log: str, how: str, cached: int | None = None) -> None:
+        self.html, self.returncode, self.log, self.how, self.cached = html, returncode, log, how, cached
 
 
 def built_in_this_run(html: Path, run_id: str | None) -> bool:
@@ -108,7 +114,7 @@ def built_in_this_run(html: Path, run_id: str | None) -> bool:
 
 
 @pytest.fixture(scope="session")
-def book(browser_available) -> BookBuild:
+def book(browser_available, request, tmp_path_factory) -> BookBuild:
     explicit = os.environ.get("SOFTSEG_BOOK_HTML")
     if explicit:
         html = Path(explicit).resolve()
@@ -120,17 +126,74 @@ def book(browser_available) -> BookBuild:
     stamp = html / STAMP_NAME
     if built_in_this_run(html, run_id):
         return BookBuild(html, 0, "", f"reused: built by `make book` in this run ({run_id})")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    # The chapters are executed by the notebook test's papermill runs (each once per session) and
+    # the build renders those outputs: executing them again in the build would double the time.
+    runs: NotebookRuns = request.getfixturevalue("notebook_runs")
     start = time.perf_counter()
+    executed = [runs[path] for path in toc_notebooks()]
+    folder = tmp_path_factory.mktemp("book-build")
+    cached = seed_execution_cache(folder / "jupyter_cache", executed)
+    config = cached_build_config(folder, folder / "jupyter_cache")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
     run = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--all", "--keep-going", "--warningiserror"],
+        [str(jupyter_book), "build", str(ROOT), "--all", "--keep-going", "--warningiserror",
+         "--config", str(config), "--path-output", str(ROOT)],  # output beside the config otherwise
         cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
     )
     if run.returncode == 0 and run_id:
         stamp.write_text(run_id + "\n")
     log = run.stdout + run.stderr
-    return BookBuild(html, run.returncode, log, f"built in {time.perf_counter() - start:.0f} s")
+    return BookBuild(html, run.returncode, log,
+                     f"built in {time.perf_counter() - start:.0f} s, with {cached} of {len(executed)} "
+                     "chapters' outputs from the notebook test's runs", cached=cached)
+
+
+def seed_execution_cache(cache_dir: Path, runs: list[NotebookRun]) -> int:
+    """Put each successfully executed chapter into a fresh jupyter-cache at ``cache_dir``, keyed
+    as myst-nb looks it up (the source's code cells and kernelspec); returns how many.
+
+    The cached notebook is the *source* read by jupytext with papermill's outputs copied onto
+    its code cells, so the build renders exactly the source's cells; papermill's injected
+    ``preset = "fast"`` cell (the source's own default) is dropped. A chapter whose run failed is
+    left out, and the build executes it itself and reports its failure.
+    """
+    import jupytext
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(cache_dir))
+    count = 0
+    for run in runs:
+        if run.executed is None:
+            continue
+        source = jupytext.read(run.source)
+        done = nbformat.read(run.executed, as_version=4)
+        done_cells = [c for c in done.cells if c.cell_type == "code"
+                      and "injected-parameters" not in c.metadata.get("tags", [])]
+        source_cells = [c for c in source.cells if c.cell_type == "code"]
+        if [c.source for c in done_cells] != [c.source for c in source_cells]:
+            raise AssertionError(f"{run.executed}: its code cells are not those of {run.source}")
+        for cell, executed_cell in zip(source_cells, done_cells):
+            cell.outputs, cell.execution_count = executed_cell.outputs, executed_cell.execution_count
+        for key in ("language_info", "widgets"):
+            if key in done.metadata:
+                source.metadata[key] = done.metadata[key]
+        cache.cache_notebook_bundle(
+            CacheBundleIn(source, str(run.source), data={"execution_seconds": run.seconds}),
+            check_validity=False, overwrite=True)
+        count += 1
+    return count
+
+
+def cached_build_config(folder: Path, cache_dir: Path) -> Path:
+    """``_config.yml`` with execution read from ``cache_dir`` (``execute_notebooks: cache``)."""
+    import yaml
+
+    path = folder / "_config.yml"
+    path.write_text(yaml.safe_dump(book_config(execute_notebooks="cache", cache=str(cache_dir)), sort_keys=False))
+    return path
 
 
 @pytest.mark.notebook  # builds and executes the book: not in the quick loop
@@ -142,6 +205,12 @@ def test_book_builds_without_warnings(book: BookBuild) -> None:
         pytest.fail(f"jupyter-book build exited {book.returncode}; warnings and errors:\n"
                     + "\n".join(problems[-60:] or book.log.splitlines()[-60:]), pytrace=False)
     assert (book.html / "index.html").is_file()
+    if book.cached is not None:
+        # Built here: every chapter the notebook test executed must have been rendered from that
+        # run. A miss (the cache keys on the code cells as myst-nb reads them) would silently
+        # execute the chapter a second time and double the test run.
+        used = len(re.findall(r"Using cached notebook", book.log))
+        assert used == book.cached, f"{book.how}, but the build used {used} of them: {book.log[-2000:]}"
 
 
 # --------------------------------------------------------------------------- the pages
