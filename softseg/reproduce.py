@@ -94,12 +94,21 @@ def registry() -> dict[str, Reproduction]:
 
 
 def describe_device() -> str:
-    """A short description of where this process computes, for the ``device`` field."""
+    """A short description of where this process computes, for the ``device`` field.
+
+    On the CPU it names the kernels PyTorch dispatches to (``AVX2``, ``AVX512``, ``DEFAULT``…,
+    :func:`torch.backends.cpu.get_cpu_capability`) besides the thread count: both change the order
+    of floating-point sums, so two runs of one training agree bit for bit only where the whole
+    string does (a 16-epoch training moved by up to 0.3 IoU points between ``AVX2`` and
+    ``DEFAULT`` kernels on one machine). A chapter compares a committed run with its live run
+    exactly only then.
+    """
     import torch
 
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)}, torch {torch.__version__})"
-    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})"
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"cpu ({platform.machine()}, {capability}, {torch.get_num_threads()} threads, torch {torch.__version__})"
 
 
 class BudgetExhausted(RuntimeError):

@@ -364,3 +364,13 @@ def test_weights_digest_names_the_weights():
     with torch.no_grad():
         next(b.parameters()).view(-1)[0] += 1e-6
     assert mc.weights_digest(a) != mc.weights_digest(b)
+
+
+def test_describe_device_names_the_cpu_kernels_and_threads(monkeypatch):
+    # Two CPU runs agree bit for bit only on the same kernels and thread count, so the margin
+    # chapter compares a committed run exactly only when this string matches.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = reproduce.describe_device()
+    assert text.startswith("cpu (")
+    assert f", {torch.backends.cpu.get_cpu_capability()}, " in text
+    assert f"{torch.get_num_threads()} threads" in text and torch.__version__ in text
