@@ -100,9 +100,10 @@ def execute_notebook(path: Path, output: Path) -> float:
         try:
             run()
         except (CellTimeoutError, DeadKernelError) as err:
-            # Seen twice on 2026-11-23: the kernel idle (its main thread in epoll) while the client
-            # still waited for the cell's reply. That is a fault of the harness, not a failed claim,
-            # so the notebook gets one more run in a fresh kernel; a second timeout fails the test.
+            # A stall of the harness, not a failed claim: the one seen (a ZeroMQ wake-up lost, the
+            # reply unread in the client's socket) is guarded by kernel_wakeup above; should another
+            # kind of stall or a dead kernel occur, the notebook gets one more run in a fresh kernel,
+            # and a second timeout fails the test.
             warnings.warn(f"{path.name}: {type(err).__name__} ({err}); executing it once more", stacklevel=1)
             run()
     except papermill.PapermillExecutionError as err:
