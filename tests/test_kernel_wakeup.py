@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from queue import Empty
 
 import pytest
@@ -54,6 +55,14 @@ async def _reply_after_lost_wakeup(lose_wakeup: bool) -> tuple[float, str]:
         kernel.close(linger=0)
 
 
+def _run(coroutine):
+    """Run ``coroutine`` to its end in a fresh event loop on its own thread: the test process may
+    already have an event loop running in its main thread (papermill's, from the notebook tests),
+    where ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture
 def patched(monkeypatch):
     monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", AsyncZMQSocketChannel.get_msg)  # restored after
@@ -63,13 +72,13 @@ def patched(monkeypatch):
 
 
 def test_reply_with_a_lost_wakeup_is_read_within_about_one_slice(patched):
-    waited, kind = asyncio.run(_reply_after_lost_wakeup(lose_wakeup=True))
+    waited, kind = _run(_reply_after_lost_wakeup(lose_wakeup=True))
     assert kind == "execute_reply"
     assert waited < 5 * kernel_wakeup.SLICE_S < TIMEOUT_S, waited
 
 
 def test_reply_with_its_wakeup_is_read_at_once(patched):
-    waited, kind = asyncio.run(_reply_after_lost_wakeup(lose_wakeup=False))
+    waited, kind = _run(_reply_after_lost_wakeup(lose_wakeup=False))
     assert kind == "execute_reply" and waited < kernel_wakeup.SLICE_S
 
 
@@ -87,8 +96,8 @@ def test_no_message_raises_empty_at_the_timeout(patched):
         finally:
             sock.close(linger=0)
 
-    assert 2.5 <= asyncio.run(wait_for_nothing(2.5)) < 2.5 + kernel_wakeup.SLICE_S
-    assert asyncio.run(wait_for_nothing(0.0)) < kernel_wakeup.SLICE_S  # a zero timeout polls once
+    assert 2.5 <= _run(wait_for_nothing(2.5)) < 2.5 + kernel_wakeup.SLICE_S
+    assert _run(wait_for_nothing(0.0)) < kernel_wakeup.SLICE_S  # a zero timeout polls once
 
 
 def test_the_book_build_and_the_tests_load_the_patch():
