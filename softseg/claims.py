@@ -129,7 +129,8 @@ CLAIMS: tuple[Claim, ...] = (
           "margin-thm1"),
     Claim("li2021margin", "Corollary 1.1",
           r"at fixed $F$ (ignoring $\sigma(1/\eta)$'s dependence on $\rho_{\max}$), the margin offsets of eq. (23) "
-          r"minimize the bound of Theorem 1 among offsets with a fixed sum", "margin-cor11"),
+          r"minimize the bound of Theorem 1 among offsets with a fixed sum; with $\sigma(1/\eta)$ counted they do "
+          r"not (a lower bound is found, on a data set large enough for it to be finite)", "margin-cor11"),
     Claim("li2021margin", "Figure 1",
           r"the $\rho$-margin loss bounds the 0-1 loss and the $\rho$-calibrated log-loss bounds the $\rho$-margin loss",
           "margin-losses"),

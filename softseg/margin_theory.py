@@ -12,7 +12,9 @@ Three groups of helpers behind the chapter ``notebooks/margin_calibration.md``:
 * **Corollary 1.1** — :func:`lagrangian_optimum` derives the optimal margins with sympy from the
   Lagrangian of "minimize ε subject to ``Σ_k ρ_0k`` fixed"; :func:`minimize_bound` finds them
   numerically with :mod:`scipy.optimize`; :func:`cauchy_schwarz_minimum` is the right-hand side
-  of eq. 26.
+  of eq. 26. All three hold ``F`` fixed, as the proof does; :func:`corollary_eps_sigma` lets ``F``
+  follow ``ρ_max`` through ``σ(1/η)`` (:func:`sigma_per_margin`), and
+  :func:`minimize_bound_sigma` shows that eq. 23 is then no longer the optimum.
 * **a 2-class 1-D toy problem** — :func:`toy_population`, :func:`fit_toy_boundary`,
   :func:`toy_iou` and :func:`iou_optimal_boundary`: where a linear score puts its decision
   boundary when trained with cross-entropy or the calibrated log-loss with or without the
@@ -21,7 +23,9 @@ Three groups of helpers behind the chapter ``notebooks/margin_calibration.md``:
 Notation: ``c`` classes with ``n_k`` training pixels each, ``n = Σ_k n_k``, ``F = C(Θ) + σ(1/η)``
 with ``σ(1/η) = ρ_max/(4c)·√(2m log(2c/η))``, ``ρ_max = max_k max(ρ_k0, ρ_0k)`` and ``m`` pixels
 per image (Theorem 1). ``complexity`` below is ``F`` itself (the paper leaves ``C(Θ)`` symbolic);
-the helpers that take it hold it fixed, i.e. they ignore that ``σ`` grows with ``ρ_max``.
+the helpers that take it hold it fixed, i.e. they ignore that ``σ`` grows with ``ρ_max``
+(except :func:`corollary_eps_sigma` and :func:`minimize_bound_sigma`, whose ``complexity`` is
+``C(Θ)``).
 In Corollary 1.1
 
 .. math:: \mu_k = \frac{p_k \sqrt{n_k}}{v(n-n_k) - p_k\sqrt{n-n_k}},\qquad p_k = n_k/n .
@@ -50,6 +54,9 @@ __all__ = [
     "feasibility_floor",
     "complexity_limit",
     "finite_bound_possible",
+    "sigma_per_margin",
+    "corollary_eps_sigma",
+    "minimize_bound_sigma",
     "min_images_for_finite_bound",
     "min_frequency_for_finite_bound",
     "Eq16Check",
@@ -203,6 +210,12 @@ def corollary_eps(rho_0k, class_counts, *, v: float = 1.0, complexity: float = 1
     v = check_positive("v", v)
     big_f = check_positive("complexity", complexity)
     rho = _margins_like("rho_0k", rho_0k, counts.size)
+    return _eq24(rho, counts, v, big_f)
+
+
+def _eq24(rho: np.ndarray, counts: np.ndarray, v: float, big_f) -> np.ndarray:
+    """Eq. 24 for checked arguments: ``(1/c) Σ_k x_k / y_k``, ``+inf`` where some ``y_k ≤ 0``.
+    ``big_f`` is a scalar or an array broadcasting against ``rho``'s ``(..., C)``."""
     c, n = counts.size, counts.sum()
     x = n * v * (n - counts) / counts**2
     y = rho / (4 * c * big_f) - np.sqrt(n - counts) / counts
@@ -255,6 +268,132 @@ def _confidence_log(num_classes, eta) -> tuple[int, float]:
     return c, math.log(2 * c / eta)
 
 
+def _pixels_per_image(m) -> int:
+    """``m`` after checking it is a positive integer."""
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ValueError(f"pixels_per_image: expected a positive integer, got {m!r}")
+    return int(m)
+
+
+def sigma_per_margin(num_classes: int, *, pixels_per_image: int, eta: float) -> float:
+    r"""``s`` with ``σ(1/η) = s · ρ_max``: ``s = √(2m log(2c/η)) / (4c)`` (Theorem 1).
+
+    Parameters
+    ----------
+    num_classes : int
+        ``c ≥ 2``.
+    pixels_per_image : int
+        ``m ≥ 1``.
+    eta : float
+        Confidence ``η ∈ (0, 1)``.
+
+    References
+    ----------
+    Li, Yu & Zhang, Theorem 1 (definition of ``σ(1/η)``).
+    """
+    c, log_term = _confidence_log(num_classes, eta)
+    return math.sqrt(2 * _pixels_per_image(pixels_per_image) * log_term) / (4 * c)
+
+
+def corollary_eps_sigma(rho_0k, class_counts, *, pixels_per_image: int, eta: float, v: float = 1.0,
+                        complexity: float = 1.0) -> np.ndarray:
+    r"""``ε`` of eq. 22 (Corollary 1.1's ``μ_k``) with ``F = C(Θ) + σ(1/η)`` and ``σ`` counted.
+
+    :func:`corollary_eps` holds ``F`` fixed, as the corollary does. Here ``F`` follows the
+    margins: ``F = C(Θ) + s·max_k ρ_0k`` with ``s`` from :func:`sigma_per_margin` (with the
+    corollary's ``μ_k ≤ 1`` the largest margin is a ``ρ_0k``). Everything else is eq. 24:
+    ``ε = (1/c) Σ_k x_k / y_k``, ``x_k = r(n − n_k)/n_k²``, ``y_k = ρ_0k/(4cF) − √(n − n_k)/n_k``.
+
+    Parameters
+    ----------
+    rho_0k : array_like
+        Margins of shape ``(..., C)``, ``≥ 0``.
+    class_counts : array_like
+        ``(C,)`` pixel counts ``n_k > 0``, ``C ≥ 2``.
+    pixels_per_image, eta
+        As :func:`sigma_per_margin`.
+    v : float
+        Hyper-parameter of ``μ_k``.
+    complexity : float
+        ``C(Θ) > 0``, the part of ``F`` that does not depend on the margins.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``ε`` of shape ``(...)``; ``+inf`` where some class's denominator is ``≤ 0``.
+
+    References
+    ----------
+    Li, Yu & Zhang, Theorem 1 eq. (22); Corollary 1.1 proof, eq. (24).
+    """
+    counts = _counts(class_counts, min_classes=2)
+    v = check_positive("v", v)
+    complexity = check_positive("complexity", complexity)
+    s = sigma_per_margin(counts.size, pixels_per_image=pixels_per_image, eta=eta)
+    rho = _margins_like("rho_0k", rho_0k, counts.size)
+    return _eq24(rho, counts, v, complexity + s * rho.max(axis=-1, keepdims=True))
+
+
+def minimize_bound_sigma(class_counts, total: float, *, pixels_per_image: int, eta: float, v: float = 1.0,
+                         complexity: float = 1.0) -> tuple[np.ndarray, float]:
+    r"""Lower :func:`corollary_eps_sigma` over ``ρ_0k`` with ``Σ_k ρ_0k = total``, from eq. 23's margins.
+
+    The margins are parametrized as ``ρ = total · softmax(z)`` and ``ε`` (not smooth where two
+    margins tie for the largest) is minimized with Nelder–Mead, starting from Corollary 1.1's
+    ``ρ_0k ∝ √(n − n_k)/n_k`` with the same sum. The result is a margin vector at least as good
+    as the start — a lower ``ε`` than eq. 23's shows that eq. 23 is not the optimum once ``σ``
+    is counted — not a certified global minimum.
+
+    Parameters
+    ----------
+    class_counts : array_like
+        ``(C,)`` pixel counts ``n_k > 0``, ``C ≥ 2``.
+    total : float
+        The fixed sum ``S = Σ_k ρ_0k > 0``.
+    pixels_per_image, eta, v, complexity
+        As :func:`corollary_eps_sigma`.
+
+    Returns
+    -------
+    (numpy.ndarray, float)
+        The margins found ``(C,)`` and their ``ε``.
+
+    Raises
+    ------
+    ValueError
+        If eq. 23's margins with this sum already give ``ε = ∞`` (then the bound is vacuous
+        there and the search has no finite point to start from).
+    """
+    from scipy.optimize import minimize
+
+    counts = _counts(class_counts, min_classes=2)
+    total = check_positive("total", total)
+    n = counts.sum()
+    start = np.sqrt(n - counts) / counts
+    start = start / start.sum() * total
+
+    def eps_of(rho: np.ndarray) -> float:
+        return float(corollary_eps_sigma(rho, counts, pixels_per_image=pixels_per_image, eta=eta, v=v,
+                                         complexity=complexity))
+
+    eps_start = eps_of(start)
+    if not math.isfinite(eps_start):
+        raise ValueError(f"total: Corollary 1.1's margins with sum {total:g} give eps = inf once sigma(1/eta) is "
+                         "counted; expected a sum (or counts) where the bound is finite (see finite_bound_possible)")
+
+    def objective(z: np.ndarray) -> float:
+        w = np.exp(z - z.max())
+        eps = eps_of(total * w / w.sum())
+        return eps if math.isfinite(eps) else 1e300
+
+    res = minimize(objective, np.log(start / total), method="Nelder-Mead",
+                   options={"xatol": 1e-10, "fatol": 1e-9 * eps_start, "maxiter": 20_000, "maxfev": 40_000})
+    w = np.exp(res.x - res.x.max())
+    rho = total * w / w.sum()
+    eps = eps_of(rho)
+    return (rho, eps) if eps <= eps_start else (start, eps_start)
+
+
 def finite_bound_possible(class_counts, *, pixels_per_image: int, eta: float) -> np.ndarray:
     r"""Per class: can eq. 20's term be finite for *any* margins once ``σ(1/η)`` is in ``F``?
 
@@ -287,12 +426,10 @@ def finite_bound_possible(class_counts, *, pixels_per_image: int, eta: float) ->
     Li, Yu & Zhang, Theorem 1 (definition of ``σ(1/η)``), eqs. (16)–(17), (22).
     """
     counts = _counts(class_counts, min_classes=2)
-    m = pixels_per_image
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"pixels_per_image: expected a positive integer, got {m!r}")
+    m = _pixels_per_image(pixels_per_image)
     _, log_term = _confidence_log(counts.size, eta)
     n = counts.sum()
-    return counts**2 > 2 * int(m) * log_term * (n - counts)
+    return counts**2 > 2 * m * log_term * (n - counts)
 
 
 def min_images_for_finite_bound(frequency, *, num_classes: int, eta: float) -> np.ndarray:

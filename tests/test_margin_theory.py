@@ -151,6 +151,61 @@ def test_finite_bound_possible_matches_margin_bound_terms_with_sigma():
                                                    pixels_per_image=1_000, eta=0.1).eps))
 
 
+#: A data set large enough for a finite bound with sigma counted: 10^6 images of 48 x 48 pixels with
+#: the chapter's class frequencies (a 1 % class needs about 10^5 images).
+SIGMA_M, SIGMA_ETA = 48 * 48, 0.05
+SIGMA_COUNTS = np.array([0.85, 0.10, 0.04, 0.01]) * SIGMA_M * 1e6
+
+
+def test_sigma_per_margin_is_the_theorems_sigma_over_rho_max():
+    s = mt.sigma_per_margin(4, pixels_per_image=SIGMA_M, eta=SIGMA_ETA)
+    assert s == pytest.approx(math.sqrt(2 * SIGMA_M * math.log(8 / SIGMA_ETA)) / 16, rel=1e-15)
+
+
+def test_corollary_eps_sigma_equals_the_general_bound_with_sigma():
+    counts = SIGMA_COUNTS
+    rng = np.random.default_rng(1)
+    ratio = np.sqrt(counts.sum() - counts) / counts
+    rho = ratio * 10 ** rng.uniform(2, 6, (12, 1)) * rng.uniform(0.8, 1.25, (12, 4))  # around eq. 23's shape
+    ours = mt.corollary_eps_sigma(rho, counts, pixels_per_image=SIGMA_M, eta=SIGMA_ETA, complexity=0.5)
+    assert ours.shape == (12,) and np.isfinite(ours).sum() >= 6
+    mu = mt.corollary_mu(counts)
+    for r, e in zip(rho, ours):
+        general = float(margin_bound_terms(counts, (torch.tensor(r), torch.tensor(mu * r)), complexity=0.5,
+                                           pixels_per_image=SIGMA_M, eta=SIGMA_ETA).eps)
+        assert (math.isinf(e) and math.isinf(general)) or e == pytest.approx(general, rel=1e-10)
+    # sigma counted, F is at least the fixed-F value's: the bound can only grow
+    fixed = mt.corollary_eps(rho, counts, complexity=0.5)
+    assert (ours >= fixed).all()
+
+
+@pytest.mark.parametrize("tau", [1e3, 1e5])
+def test_eq23_is_not_the_optimum_once_sigma_is_counted(tau):
+    counts = SIGMA_COUNTS
+    star = tau * np.sqrt(counts.sum() - counts) / counts
+    eps_of = lambda rho: float(mt.corollary_eps_sigma(rho, counts, pixels_per_image=SIGMA_M, eta=SIGMA_ETA))  # noqa: E731
+    eps_star = eps_of(star)
+    assert math.isfinite(eps_star)
+    # At fixed F eq. 23 is stationary on the plane of fixed sum, but F falls with rho_max: moving a
+    # little of the largest margin onto the others (same sum) lowers eps at first order.
+    k = int(star.argmax())
+    shift = star.copy()
+    shift[k] = 0.0
+    shift = shift / shift.sum()
+    shift[k] = -1.0
+    for delta in (1e-4, 1e-3):
+        assert eps_of(star + delta * star.sum() * shift) < eps_star
+    rho, eps = mt.minimize_bound_sigma(counts, star.sum(), pixels_per_image=SIGMA_M, eta=SIGMA_ETA)
+    assert rho.sum() == pytest.approx(star.sum(), rel=1e-12) and eps == pytest.approx(eps_of(rho), rel=1e-15)
+    assert eps < 0.9 * eps_star  # more than 10 % lower
+    assert rho.max() / rho.sum() < 0.5 < star.max() / star.sum()  # the rarest class's share is capped
+
+
+def test_minimize_bound_sigma_refuses_a_vacuous_start():
+    with pytest.raises(ValueError, match="total: Corollary 1.1's margins"):
+        mt.minimize_bound_sigma([9_000.0, 800.0, 200.0], 10.0, pixels_per_image=1_000, eta=0.1)
+
+
 def test_min_images_and_min_frequency_are_inverse():
     p = np.array([0.005, 0.01, 0.1, 0.5])
     images = mt.min_images_for_finite_bound(p, num_classes=5, eta=0.05)
@@ -168,6 +223,12 @@ def test_min_images_and_min_frequency_are_inverse():
     (lambda: mt.min_frequency_for_finite_bound(0, num_classes=2, eta=0.05), ValueError, "num_images: expected finite"),
     (lambda: mt.min_frequency_for_finite_bound(10, num_classes=2, eta=1.0), ValueError, r"eta: expected a probability"),
     (lambda: mt.finite_bound_possible([10.0, 5.0], pixels_per_image=0, eta=0.1), ValueError, "pixels_per_image"),
+    (lambda: mt.sigma_per_margin(3, pixels_per_image=True, eta=0.1), ValueError, "pixels_per_image"),
+    (lambda: mt.sigma_per_margin(3, pixels_per_image=10, eta=0.0), ValueError, "eta"),
+    (lambda: mt.corollary_eps_sigma([1.0, -1.0], [10.0, 5.0], pixels_per_image=10, eta=0.1), ValueError, "rho_0k"),
+    (lambda: mt.corollary_eps_sigma([1.0, 1.0], [10.0, 5.0], pixels_per_image=10, eta=0.1, complexity=0.0),
+     ValueError, "complexity"),
+    (lambda: mt.minimize_bound_sigma([10.0, 5.0], -1.0, pixels_per_image=10, eta=0.1), ValueError, "total"),
 ])
 def test_finite_bound_helpers_check_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
