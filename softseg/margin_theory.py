@@ -368,13 +368,16 @@ def minimize_bound_sigma(class_counts, total: float, *, pixels_per_image: int, e
 
     counts = _counts(class_counts, min_classes=2)
     total = check_positive("total", total)
+    v = check_positive("v", v)
+    complexity = check_positive("complexity", complexity)
+    s = sigma_per_margin(counts.size, pixels_per_image=pixels_per_image, eta=eta)
     n = counts.sum()
     start = np.sqrt(n - counts) / counts
     start = start / start.sum() * total
 
     def eps_of(rho: np.ndarray) -> float:
-        return float(corollary_eps_sigma(rho, counts, pixels_per_image=pixels_per_image, eta=eta, v=v,
-                                         complexity=complexity))
+        # corollary_eps_sigma without re-checking its arguments on every evaluation of the search
+        return float(_eq24(rho, counts, v, complexity + s * rho.max()))
 
     eps_start = eps_of(start)
     if not math.isfinite(eps_start):

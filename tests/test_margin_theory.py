@@ -229,6 +229,8 @@ def test_min_images_and_min_frequency_are_inverse():
     (lambda: mt.corollary_eps_sigma([1.0, 1.0], [10.0, 5.0], pixels_per_image=10, eta=0.1, complexity=0.0),
      ValueError, "complexity"),
     (lambda: mt.minimize_bound_sigma([10.0, 5.0], -1.0, pixels_per_image=10, eta=0.1), ValueError, "total"),
+    (lambda: mt.minimize_bound_sigma([10.0, 5.0], 1.0, pixels_per_image=10, eta=1.5), ValueError, "eta"),
+    (lambda: mt.minimize_bound_sigma([10.0, 5.0], 1.0, pixels_per_image=10, eta=0.1, v=0.0), ValueError, "v"),
 ])
 def test_finite_bound_helpers_check_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
